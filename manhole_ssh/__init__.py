@@ -1,0 +1,93 @@
+"""manhole-ssh: an SSH server inside a running Python process, with a ptpython REPL.
+
+::
+
+    import manhole_ssh
+    manhole_ssh.install()            # then: ssh -p 2222 localhost
+
+Only this module is the public API. Importing it is cheap: asyncssh and ptpython are
+imported on the manhole's own thread, when it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .config import ConfigError
+from .manhole import Manhole
+
+__all__ = ["ConfigError", "Manhole", "install", "uninstall"]
+__version__ = "0.1.0"
+
+_installed: Manhole | None = None
+_install_lock = threading.Lock()
+
+
+def install(
+    *,
+    port: int | None = None,
+    bind_address: str | tuple[str, int] | None = None,
+    authorized_keys: str | os.PathLike[str] | None = None,
+    host_key: str | os.PathLike[str] | None = None,
+    locals: Mapping[str, Any] | None = None,  # noqa: A002 - python-manhole's name
+    loop: asyncio.AbstractEventLoop | None = None,
+    daemon: bool = True,
+    log_level: int | str | None = None,
+) -> Manhole:
+    """Open the manhole: an SSH server on ``bind_address:port`` (127.0.0.1:2222).
+
+    :param port: TCP port; 0 picks any free one (read it back from ``.port``).
+    :param bind_address: a loopback address, or ``(address, port)``.
+    :param authorized_keys: the OpenSSH authorized_keys file of who may log in
+        (default: ``~/.ssh/authorized_keys`` of the process user).
+    :param host_key: the server's private key file; by default
+        ``$XDG_STATE_HOME/manhole-ssh/ssh_host_ed25519_key``, made on first use.
+    :param locals: names every session starts with (the live objects, not copies).
+    :param loop: the host's asyncio loop, where top-level ``await`` runs; taken
+        automatically when ``install()`` is called from a running loop.
+    :param daemon: whether the server thread is a daemon thread.
+    :param log_level: level for the ``manhole_ssh`` loggers.
+    :raises ConfigError: a file is missing or unsafe, the port is in use, an option is
+        wrong, or a manhole is already installed.
+    """
+    global _installed
+    if loop is None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+    from .config import Config
+
+    config = Config.build(
+        port=port,
+        bind_address=bind_address,
+        authorized_keys=authorized_keys,
+        host_key=host_key,
+        locals=locals,
+        loop=loop,
+        daemon=daemon,
+        log_level=log_level,
+    )
+    with _install_lock:
+        if _installed is not None and _installed.running:
+            raise ConfigError(
+                f"a manhole is already installed on {_installed.address} port "
+                f"{_installed.port}: call manhole_ssh.uninstall() first"
+            )
+        manhole = Manhole(config)
+        manhole.start()
+        _installed = manhole
+    return manhole
+
+
+def uninstall() -> None:
+    """Stop the manhole that :func:`install` started, if any."""
+    global _installed
+    with _install_lock:
+        manhole, _installed = _installed, None
+    if manhole is not None:
+        manhole.stop()

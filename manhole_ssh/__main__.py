@@ -1,0 +1,5 @@
+"""``python -m manhole_ssh`` is the ``manhole-ssh`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

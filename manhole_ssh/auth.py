@@ -1,0 +1,155 @@
+"""Who may get in: the authorized_keys file, read strictly and reloaded when it changes.
+
+The file is OpenSSH's format. It is parsed here, line by line, rather than by asyncssh,
+because asyncssh rejects a whole file for one bad line and silently ignores options it does
+not enforce. A line that cannot be used is logged with its number and skipped. Lines with
+options (``from=``, ``command=`` …) are refused for now: accepting a key while ignoring a
+restriction written next to it would let it do more than its owner allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config import ConfigError
+from .filemodes import check_not_writable_by_others
+
+if TYPE_CHECKING:
+    import asyncssh
+
+__all__ = ["AuthorizedKey", "AuthorizedKeys", "precheck_authorized_keys"]
+
+log = logging.getLogger("manhole_ssh.auth")
+
+# The key types OpenSSH writes at the start of a line that has no options.
+_KEY_TYPE_PREFIXES = ("ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-", "rsa-sha2-")
+
+
+def _is_key_type(word: str) -> bool:
+    return word.startswith(_KEY_TYPE_PREFIXES)
+
+
+def _key_lines(text: str) -> list[tuple[int, str]]:
+    return [
+        (number, line.strip())
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def precheck_authorized_keys(path: Path) -> None:
+    """Check, without importing asyncssh, that ``path`` can let someone in.
+
+    Runs in the thread that calls ``install()`` so that a missing, empty or unsafe file is a
+    :class:`ConfigError` there. Keys themselves are decoded later, off that thread.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"authorized_keys {path} does not exist: nobody could log in. Create it with the "
+            f"public keys allowed in (one per line, as in ~/.ssh/authorized_keys), or pass "
+            f"authorized_keys=PATH"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"authorized_keys {path} cannot be read: {error.strerror}") from None
+    check_not_writable_by_others(path, "authorized_keys")
+    if not _key_lines(text):
+        raise ConfigError(
+            f"authorized_keys {path} holds no key: nobody could log in. Add a public key "
+            f"(e.g. the line in ~/.ssh/id_ed25519.pub)"
+        )
+
+
+@dataclass(frozen=True)
+class AuthorizedKey:
+    """One usable line of the file."""
+
+    key: asyncssh.SSHKey
+    comment: str
+    fingerprint: str
+    line_number: int
+
+    @property
+    def identity(self) -> str:
+        """What the logs call whoever logged in with this key: its comment, else fingerprint."""
+        return self.comment or self.fingerprint
+
+
+class AuthorizedKeys:
+    """The keys of one authorized_keys file, re-read whenever the file changes.
+
+    A key added to the file works on the next login and a key removed is refused on the
+    next login, without a restart. If the file becomes unsafe (see :mod:`.filemodes`) or
+    unreadable, every login is refused until it is fixed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._signature: tuple[int, int, int, int] | None = None
+        self._keys: dict[bytes, AuthorizedKey] = {}
+
+    def find(self, key: asyncssh.SSHKey) -> AuthorizedKey | None:
+        """The entry for ``key``, or ``None`` if it may not log in."""
+        if not self._reload_if_changed():
+            return None
+        return self._keys.get(key.public_data)
+
+    def __len__(self) -> int:
+        self._reload_if_changed()
+        return len(self._keys)
+
+    def _reload_if_changed(self) -> bool:
+        try:
+            file_stat = os.stat(self.path)
+            check_not_writable_by_others(self.path, "authorized_keys")
+        except (OSError, ConfigError) as error:
+            log.error("refusing every login: %s", error)
+            self._signature = None
+            self._keys = {}
+            return False
+        signature = (file_stat.st_ino, file_stat.st_size, file_stat.st_mtime_ns, file_stat.st_ctime_ns)
+        if signature != self._signature:
+            self._keys = self._parse(self.path.read_text(encoding="utf-8", errors="replace"))
+            self._signature = signature
+            log.info("loaded %d key(s) from %s", len(self._keys), self.path)
+        return True
+
+    def _parse(self, text: str) -> dict[bytes, AuthorizedKey]:
+        import asyncssh
+
+        keys: dict[bytes, AuthorizedKey] = {}
+        for line_number, line in _key_lines(text):
+            words = line.split(None, 2)
+            if not _is_key_type(words[0]):
+                log.warning(
+                    "%s line %d skipped: key options (%s) are not supported yet, and a key "
+                    "is never accepted without its restrictions",
+                    self.path, line_number, words[0][:40],
+                )
+                continue
+            if len(words) < 2:
+                log.warning("%s line %d skipped: no key data after %r", self.path, line_number, words[0])
+                continue
+            try:
+                key = asyncssh.import_public_key(f"{words[0]} {words[1]}")
+            except (asyncssh.KeyImportError, ValueError) as error:
+                log.warning("%s line %d skipped: %s", self.path, line_number, error)
+                continue
+            if key.algorithm.decode("ascii") != words[0]:
+                log.warning(
+                    "%s line %d skipped: it says %s but holds a %s key",
+                    self.path, line_number, words[0], key.algorithm.decode("ascii"),
+                )
+                continue
+            keys[key.public_data] = AuthorizedKey(
+                key=key,
+                comment=words[2].strip() if len(words) > 2 else "",
+                fingerprint=key.get_fingerprint("sha256"),
+                line_number=line_number,
+            )
+        return keys

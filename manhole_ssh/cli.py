@@ -1,0 +1,159 @@
+"""The ``manhole-ssh`` command: ``demo``, ``run``, ``keygen``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import runpy
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import DEFAULT_BIND_ADDRESS, DEFAULT_PORT, ConfigError
+
+__all__ = ["main"]
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (0: any free one)")
+    parser.add_argument("--bind", default=DEFAULT_BIND_ADDRESS, help="loopback address to listen on")
+    parser.add_argument("--authorized-keys", help="authorized_keys file (default: ~/.ssh/authorized_keys)")
+    parser.add_argument("--host-key", help="host private key (default: made on first use)")
+
+
+def _install_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "port": args.port,
+        "bind_address": args.bind,
+        "authorized_keys": args.authorized_keys,
+        "host_key": args.host_key,
+    }
+
+
+class DemoService:
+    """A small live service to explore: an asyncio task and a thread updating shared state."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, int] = {"ticks": 0, "jobs_done": 0}
+        self.cache: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    async def ticker(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            self.counters["ticks"] += 1
+
+    def worker(self) -> None:
+        job = 0
+        while not self.stopping.wait(0.5):
+            job += 1
+            with self.lock:
+                self.cache[f"job-{job % 10}"] = f"result of job {job}"
+                self.counters["jobs_done"] += 1
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    import manhole_ssh
+
+    service = DemoService()
+    worker = threading.Thread(target=service.worker, name="demo-worker", daemon=True)
+    worker.start()
+    ticker = asyncio.get_running_loop().create_task(service.ticker(), name="demo-ticker")
+    manhole = manhole_ssh.install(
+        locals={"service": service, "counters": service.counters, "cache": service.cache},
+        **_install_options(args),
+    )
+    if not await asyncio.to_thread(manhole.wait_ready, 30):
+        print(f"manhole-ssh did not start: {manhole.error}", file=sys.stderr)
+        return 1
+    print(
+        f"demo service running (pid {os.getpid()}); the manhole listens on {manhole.address} "
+        f"port {manhole.port}, host key {manhole.host_key_fingerprint}.\n"
+        f"Get in with:\n\n    {_ssh_command(args, manhole.port, manhole.address)}\n\n"
+        "Try: counters, cache, service, threads(), await asyncio.sleep(1). Ctrl-C here stops.",
+        flush=True,
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        ticker.cancel()
+        service.stopping.set()
+        manhole_ssh.uninstall()
+    return 0
+
+
+def _ssh_command(args: argparse.Namespace, port: int, address: str) -> str:
+    identity = ""
+    if args.authorized_keys:
+        client_key = Path(args.authorized_keys).with_name("id_ed25519")
+        if client_key.exists():
+            identity = f"-i {client_key} "
+    return f"ssh {identity}-p {port} {address}"
+
+
+def _run(args: argparse.Namespace) -> int:
+    import manhole_ssh
+
+    if not args.target:
+        raise ConfigError("manhole-ssh run needs a script (or -m module) to run")
+    manhole_ssh.install(**_install_options(args))
+    target, *program_args = args.target
+    if args.module:
+        sys.argv = [target, *program_args]
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = [target, *program_args]
+        sys.path.insert(0, str(Path(target).resolve().parent))
+        runpy.run_path(target, run_name="__main__")
+    return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from .hostkey import write_host_key
+
+    path = Path(args.path)
+    try:
+        fingerprint = write_host_key(path)
+    except FileExistsError:
+        raise ConfigError(f"{path} already exists: remove it first to make a new key") from None
+    print(f"wrote {path} (mode 0600): ED25519 {fingerprint}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="manhole-ssh", description="An SSH server with a Python REPL inside a live process."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run a small live service with a manhole in it")
+    _add_server_options(demo)
+    run = commands.add_parser("run", help="run a program as __main__ with a manhole installed")
+    _add_server_options(run)
+    run.add_argument("-m", dest="module", action="store_true", help="run a module, as python -m")
+    run.add_argument("target", nargs=argparse.REMAINDER, help="script.py [args…] or -m module [args…]")
+    keygen = commands.add_parser("keygen", help="write a new ed25519 host key")
+    keygen.add_argument("path")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+            try:
+                return asyncio.run(_demo(args))
+            except KeyboardInterrupt:
+                print("\ndemo stopped", file=sys.stderr)
+                return 0
+        if args.command == "run":
+            return _run(args)
+        return _keygen(args)
+    except ConfigError as error:
+        print(f"manhole-ssh: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,139 @@
+"""Every option of :func:`manhole_ssh.install`, its default, and its validation.
+
+Validation happens once, in the caller's thread, before anything listens: a mistake is a
+:class:`ConfigError` whose message says what to do, never a server that half-starts.
+Nothing here imports asyncssh or ptpython, so that ``install()`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_BIND_ADDRESS", "DEFAULT_PORT", "Config", "ConfigError", "default_host_key_path"]
+
+DEFAULT_PORT = 2222
+DEFAULT_BIND_ADDRESS = "127.0.0.1"
+
+
+class ConfigError(Exception):
+    """An option or a file it names cannot be used; the message says how to fix it."""
+
+
+def default_host_key_path() -> Path:
+    """``$XDG_STATE_HOME/manhole-ssh/ssh_host_ed25519_key`` (``~/.local/state`` if unset)."""
+    state_home = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(state_home) / "manhole-ssh" / "ssh_host_ed25519_key"
+
+
+def _default_authorized_keys_path() -> Path:
+    return Path(os.path.expanduser("~/.ssh/authorized_keys"))
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated options of one manhole.
+
+    Build it with :meth:`Config.build`, which turns what ``install()`` accepts (strings,
+    tuples, ``None`` for defaults) into checked values.
+    """
+
+    port: int
+    bind_address: str
+    authorized_keys_path: Path
+    host_key_path: Path
+    host_key_is_default: bool
+    locals: Mapping[str, Any] = field(default_factory=dict)
+    loop: asyncio.AbstractEventLoop | None = None
+    daemon: bool = True
+    log_level: int | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        port: int | None = None,
+        bind_address: str | tuple[str, int] | None = None,
+        authorized_keys: str | os.PathLike[str] | None = None,
+        host_key: str | os.PathLike[str] | None = None,
+        locals: Mapping[str, Any] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        daemon: bool = True,
+        log_level: int | str | None = None,
+    ) -> Config:
+        address, port = _split_address(bind_address, port)
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ConfigError(f"port must be an integer from 0 to 65535 (0 = any free port), not {port!r}")
+        _check_loopback(address)
+        if locals is not None and not isinstance(locals, Mapping):
+            raise ConfigError(f"locals must be a dict of names, not {type(locals).__name__}")
+        if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
+            raise ConfigError(f"loop must be an asyncio event loop, not {type(loop).__name__}")
+        keys_path = (
+            Path(os.path.expanduser(os.fspath(authorized_keys)))
+            if authorized_keys is not None
+            else _default_authorized_keys_path()
+        )
+        host_key_path = (
+            Path(os.path.expanduser(os.fspath(host_key))) if host_key is not None else default_host_key_path()
+        )
+        return cls(
+            port=port,
+            bind_address=address,
+            authorized_keys_path=keys_path,
+            host_key_path=host_key_path,
+            host_key_is_default=host_key is None,
+            locals=dict(locals or {}),
+            loop=loop,
+            daemon=bool(daemon),
+            log_level=_log_level(log_level),
+        )
+
+
+def _split_address(
+    bind_address: str | tuple[str, int] | None, port: int | None
+) -> tuple[str, int]:
+    if isinstance(bind_address, tuple):
+        if len(bind_address) != 2:
+            raise ConfigError(f"bind_address must be 'HOST' or ('HOST', PORT), not {bind_address!r}")
+        host, tuple_port = bind_address
+        if port is not None and port != tuple_port:
+            raise ConfigError(
+                f"port={port} disagrees with bind_address={bind_address!r}: give the port once"
+            )
+        return str(host), tuple_port
+    return (bind_address or DEFAULT_BIND_ADDRESS), (DEFAULT_PORT if port is None else port)
+
+
+def _check_loopback(address: str) -> None:
+    """Refuse any address that is not loopback: remote access is not offered yet."""
+    if address == "localhost":
+        return
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        raise ConfigError(
+            f"bind_address {address!r} is not an IP address: give a loopback address "
+            "such as '127.0.0.1' or '::1'"
+        ) from None
+    if not parsed.is_loopback:
+        raise ConfigError(
+            f"bind_address {address!r} is not a loopback address. Whoever gets in runs any "
+            "code in this process, so manhole-ssh only listens on loopback (127.0.0.1, ::1); "
+            "reach it from elsewhere with `ssh -J` through the host's own sshd."
+        )
+
+
+def _log_level(level: int | str | None) -> int | None:
+    if level is None or isinstance(level, int):
+        return level
+    resolved = logging.getLevelName(level.upper())
+    if not isinstance(resolved, int):
+        raise ConfigError(f"log_level {level!r} is not a logging level (DEBUG, INFO, WARNING …)")
+    return resolved

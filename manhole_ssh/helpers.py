@@ -1,0 +1,68 @@
+"""What a session's namespace offers besides the host's ``locals``."""
+
+from __future__ import annotations
+
+import builtins
+import sys
+import threading
+import traceback
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+__all__ = ["MANHOLE_THREAD_PREFIX", "SessionExit", "make_namespace", "threads"]
+
+# Every thread the manhole starts has a name beginning with this.
+MANHOLE_THREAD_PREFIX = "manhole-ssh"
+
+
+class SessionExit:
+    """``exit``/``quit`` for a session: raise SystemExit, which ends the session only.
+
+    Python's own ``exit()`` closes ``sys.stdin`` first, which in a manhole would be the
+    host's standard input.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"Use {self._name}() or Ctrl-D to leave the manhole (the process keeps running)"
+
+    def __call__(self, code: object = None) -> NoReturn:
+        raise SystemExit(code)
+
+
+def threads() -> None:
+    """Print every thread's name and current stack; the manhole's own are marked."""
+    frames = sys._current_frames()
+    by_ident = {thread.ident: thread for thread in threading.enumerate()}
+    current = threading.get_ident()
+    for ident, frame in sorted(frames.items(), key=lambda item: item[0] != threading.main_thread().ident):
+        thread = by_ident.get(ident)
+        name = thread.name if thread is not None else "<unknown>"
+        marks = []
+        if name.startswith(MANHOLE_THREAD_PREFIX):
+            marks.append("manhole")
+        if ident == current:
+            marks.append("this session")
+        if thread is not None and thread.daemon:
+            marks.append("daemon")
+        label = f" [{', '.join(marks)}]" if marks else ""
+        print(f"Thread {name!r} (ident {ident}){label}:")
+        print("".join(traceback.format_stack(frame)).rstrip())
+        print()
+
+
+def make_namespace(host_locals: Mapping[str, Any]) -> dict[str, Any]:
+    """A fresh namespace for one session: the host's objects themselves (not copies), the
+    helpers, and a session-safe ``exit``/``quit``."""
+    namespace: dict[str, Any] = {
+        "__name__": "__manhole__",
+        "__builtins__": builtins,
+        "__doc__": None,
+        "threads": threads,
+    }
+    namespace.update(host_locals)
+    namespace["exit"] = SessionExit("exit")
+    namespace["quit"] = SessionExit("quit")
+    return namespace

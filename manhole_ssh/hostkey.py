@@ -1,0 +1,70 @@
+"""The server's host key: checked up front, created on first use, loaded for asyncssh."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config import ConfigError
+from .filemodes import check_private
+
+if TYPE_CHECKING:
+    import asyncssh
+
+__all__ = ["load_host_key", "precheck_host_key", "write_host_key"]
+
+
+def precheck_host_key(path: Path, *, create_if_missing: bool) -> None:
+    """Check in the caller's thread that the host key can be used (or made).
+
+    :param create_if_missing: true for the default path, which is made on first use; a
+        path the user named must exist, since a typo should not silently mint a new key.
+    """
+    if not path.exists():
+        if create_if_missing:
+            return
+        raise ConfigError(
+            f"host key {path} does not exist: create it with `manhole-ssh keygen {path}` "
+            "or leave host_key unset to use the default one"
+        )
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise ConfigError(f"host key {path} cannot be read: {error.strerror}") from None
+    check_private(path, "host key")
+
+
+def write_host_key(path: Path) -> str:
+    """Write a new ed25519 private key to ``path`` with mode 0600 and return its fingerprint.
+
+    The file is created with its final mode (never briefly readable by others, whatever the
+    umask) and never overwrites an existing one. A missing folder is made with mode 0700.
+    """
+    import asyncssh
+
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as key_file:
+        key_file.write(key.export_private_key("openssh"))
+    return str(key.get_fingerprint("sha256"))
+
+
+def load_host_key(path: Path, *, create_if_missing: bool) -> tuple[asyncssh.SSHKey, bool]:
+    """Load the host key, making it first if allowed; returns the key and whether it is new."""
+    import asyncssh
+
+    created = False
+    if create_if_missing and not path.exists():
+        try:
+            write_host_key(path)
+            created = True
+        except FileExistsError:
+            pass  # another process made it between the check and the write
+    check_private(path, "host key")
+    try:
+        return asyncssh.read_private_key(path), created
+    except (asyncssh.KeyImportError, ValueError) as error:
+        raise ConfigError(f"host key {path} is not a usable private key: {error}") from None

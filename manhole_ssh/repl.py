@@ -1,0 +1,158 @@
+"""ptpython's user interface drawn on one SSH channel.
+
+The input application runs on the server's loop (not in a thread of its own, as
+``PythonRepl.run_async`` would do), reading a pipe that the session feeds with what the
+client types, and drawing through a VT100 output that writes to the channel. Code is never
+run here: :class:`Repl` only reads statements and shows results, and the results are
+shown from the session's worker thread, where the ``repr`` of a host object may take its
+time without freezing the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+import jedi.settings
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.data_structures import Size
+from prompt_toolkit.document import Document
+from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.output.vt100 import Vt100_Output
+from prompt_toolkit.renderer import CPR_Support
+from ptpython.repl import PythonRepl
+from ptpython.utils import unindent_code
+
+__all__ = ["Repl"]
+
+# Completion and signatures must not run host code while the user only types: jedi would
+# otherwise call properties and __getitem__ of live objects. Evaluating completion stays
+# available on request (ptpython's F2 menu: "Dictionary completion").
+jedi.settings.allow_unsafe_interpreter_executions = False
+
+# The answer of a terminal to "where is the cursor?" (ESC [ 6 n).
+_CURSOR_POSITION_REPORT = re.compile(r"\x1b\[\d+;\d+R")
+_ASK_CURSOR_POSITION = "\x1b[6n"
+
+
+def _fixed(value: bool, why: str) -> Any:
+    """A ptpython setting that stays ``value`` even if the F2 menu sets it."""
+    return property(lambda self: value, lambda self, new_value: None, doc=why)
+
+
+class _ManholePythonRepl(PythonRepl):  # type: ignore[misc]
+    enable_system_bindings = _fixed(False, "Ctrl-Z would stop the host process (SIGTSTP).")
+    enable_open_in_editor = _fixed(False, "It would start an editor on the host's terminal.")
+    enable_pager = _fixed(False, "The pager runs a second application the channel cannot host.")
+
+
+class _ChannelOutput(Vt100_Output):
+    """VT100 output whose CPR support is what the client proved, not what a tty implies.
+
+    prompt_toolkit waits up to a second for each unanswered cursor-position request, so
+    requests are only made once the client has answered one (see :meth:`Repl.feed`).
+    """
+
+    cpr_answered = False
+
+    @property
+    def responds_to_cpr(self) -> bool:
+        return self.cpr_answered
+
+
+class Repl:
+    """ptpython reading statements from one terminal.
+
+    :param namespace: the session's globals (completion looks names up there).
+    :param stdout: where the terminal's bytes go (a text stream over the channel).
+    :param term: the client's ``$TERM``.
+    :param columns: initial terminal width; :param rows: initial height.
+    """
+
+    def __init__(
+        self, namespace: Mapping[str, Any], stdout: TextIO, *, term: str, columns: int, rows: int
+    ) -> None:
+        self._size = Size(rows=rows or 24, columns=columns or 80)
+        self._resources = contextlib.ExitStack()
+        self._input: PipeInput = self._resources.enter_context(create_pipe_input())
+        self.output = _ChannelOutput(stdout, lambda: self._size, term=term or "xterm")
+        self._cpr_probe_pending = False
+        self.python = _ManholePythonRepl(
+            get_globals=lambda: namespace,
+            input=self._input,
+            output=self.output,
+            color_depth=self.output.get_default_color_depth(),
+        )
+        self.python.confirm_exit = False  # Ctrl-D leaves at once, as in a shell
+        self.python.show_status_bar = True
+        self.python.title = "manhole-ssh"
+        app = self.python.app
+        app.terminal_size_polling_interval = None  # resizes come from the channel
+
+    def probe_cursor_position_reports(self) -> str:
+        """The request to send once, at the start, to learn whether the client answers CPR."""
+        self._cpr_probe_pending = True
+        return _ASK_CURSOR_POSITION
+
+    def feed(self, text: str) -> None:
+        """What the client typed (called on the server's loop)."""
+        if self._cpr_probe_pending:
+            answer = _CURSOR_POSITION_REPORT.search(text)
+            if answer is not None:
+                self._cpr_probe_pending = False
+                text = text[: answer.start()] + text[answer.end() :]
+                self.output.cpr_answered = True
+                self.python.app.renderer.cpr_support = CPR_Support.SUPPORTED
+        if text:
+            self._input.send_text(text)
+
+    def resize(self, columns: int, rows: int) -> None:
+        self._size = Size(rows=rows or self._size.rows, columns=columns or self._size.columns)
+        app = self.python.app
+        if app.is_running:
+            app._on_resize()
+
+    async def read(self) -> str | None:
+        """Show the prompt and return the next statement, or ``None`` on Ctrl-D."""
+        python = self.python
+        while True:
+            try:
+                with create_app_session(input=self._input, output=self.output):
+                    text: str = await python.app.run_async(
+                        set_exception_handler=False, handle_sigint=False
+                    )
+            except EOFError:
+                return None
+            except KeyboardInterrupt:
+                python.signatures = []
+                python.default_buffer.document = Document()
+                continue
+            text = unindent_code(text)
+            if text.lstrip().startswith("\x1a"):
+                return None
+            if text and not text.isspace():
+                return text
+
+    def show_result(self, result: object) -> None:
+        """Draw a result as ptpython does (called in the worker thread: ``repr`` runs there)."""
+        python = self.python
+        python._show_result(result)
+        if python.insert_blank_line_after_output:
+            self.output.write("\n")
+            self.output.flush()
+        python.current_statement_index += 1
+
+    def show_exception(self, error: BaseException) -> None:
+        self.python._handle_exception(error)
+
+    def show_message(self, message: str) -> None:
+        self.output.write(message.rstrip("\n") + "\n\n")
+        self.output.flush()
+
+    def close(self) -> None:
+        app = self.python.app
+        if app.is_running and not app.future.done():
+            app.exit(exception=EOFError)
+        self._resources.close()

@@ -1,0 +1,174 @@
+"""asyncssh glue: the listener, the per-connection :class:`ManholeServer`, its options.
+
+Only public-key authentication exists here. asyncssh reads a falsy ``begin_auth()`` as
+"no authentication needed", so :meth:`ManholeServer.begin_auth` returns ``True``
+unconditionally, and every other method is switched off explicitly rather than by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+import asyncssh
+
+from .auth import AuthorizedKey, AuthorizedKeys
+from .session import ManholeSession, SessionContext
+
+__all__ = ["ManholeServer", "ServerSettings", "start_server"]
+
+log = logging.getLogger("manhole_ssh.server")
+
+# Modern algorithms only, set explicitly (asyncssh's defaults include NIST curves, SHA-1
+# exchanges and MACs, and zlib). ML-KEM hybrid first; curve25519 for OpenSSH < 9.9.
+KEX_ALGORITHMS = ("mlkem768x25519-sha256", "curve25519-sha256", "curve25519-sha256@libssh.org")
+ENCRYPTION_ALGORITHMS = (
+    "chacha20-poly1305@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes128-gcm@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+)
+MAC_ALGORITHMS = (
+    "hmac-sha2-256-etm@openssh.com",
+    "hmac-sha2-512-etm@openssh.com",
+    "umac-128-etm@openssh.com",
+)
+LOGIN_GRACE_TIME = 30.0
+KEEPALIVE_INTERVAL = 30.0
+KEEPALIVE_COUNT_MAX = 3
+
+
+class ServerSettings:
+    """What every connection of one manhole shares."""
+
+    def __init__(
+        self,
+        authorized_keys: AuthorizedKeys,
+        host_locals: Mapping[str, Any],
+        host_loop: asyncio.AbstractEventLoop | None,
+    ) -> None:
+        self.authorized_keys = authorized_keys
+        self.host_locals = host_locals
+        self.host_loop = host_loop
+
+
+def _describe_peer(conn: asyncssh.SSHServerConnection) -> str:
+    peer = conn.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]} port {peer[1]}"
+    return str(peer or "unknown")
+
+
+class ManholeServer(asyncssh.SSHServer):
+    """One client connection: authenticates it and opens its sessions."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self._settings = settings
+        self._peer = "unknown"
+        self._candidate: AuthorizedKey | None = None
+        self._accepted: AuthorizedKey | None = None
+        self._username = ""
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._peer = _describe_peer(conn)
+        log.info("connection from %s", self._peer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            log.info("connection from %s closed: %s", self._peer, exc)
+        else:
+            log.debug("connection from %s closed", self._peer)
+
+    def begin_auth(self, username: str) -> bool:
+        self._username = username
+        return True  # authentication is always required
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def host_based_auth_supported(self) -> bool:
+        return False
+
+    def gss_kex_auth_supported(self) -> bool:
+        return False
+
+    def gss_mic_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        """Called for the client's offer and again for its signed request; asyncssh checks
+        the signature after this returns true."""
+        try:
+            entry = self._settings.authorized_keys.find(key)
+        except Exception:
+            log.exception("refusing key: reading authorized_keys failed")
+            entry = None
+        self._candidate = entry
+        if entry is None:
+            log.info(
+                "refused publickey for %s from %s: %s %s is not in %s",
+                username, self._peer, _key_type(key), key.get_fingerprint("sha256"),
+                self._settings.authorized_keys.path,
+            )
+        return entry is not None
+
+    def auth_completed(self) -> None:
+        self._accepted = self._candidate
+        if self._accepted is not None:
+            log.info(
+                "Accepted publickey for %s from %s: %s %s (%s)",
+                self._username, self._peer, _key_type(self._accepted.key),
+                self._accepted.fingerprint, self._accepted.identity,
+            )
+
+    def session_requested(self) -> ManholeSession | bool:
+        if self._accepted is None:  # cannot happen after auth; refuse rather than assume
+            return False
+        context = SessionContext(
+            identity=self._accepted.identity,
+            peer=self._peer,
+            host_locals=self._settings.host_locals,
+            host_loop=self._settings.host_loop,
+        )
+        return ManholeSession(context)
+
+
+def _key_type(key: asyncssh.SSHKey) -> str:
+    algorithm = key.algorithm.decode("ascii")
+    return algorithm.removeprefix("ssh-").split("@")[0].upper()
+
+
+async def start_server(
+    sock: socket.socket, host_key: asyncssh.SSHKey, settings: ServerSettings
+) -> asyncssh.SSHAcceptor:
+    """Start serving SSH on an already bound and listening socket."""
+    return await asyncssh.listen(
+        sock=sock,
+        server_factory=lambda: ManholeServer(settings),
+        server_host_keys=[host_key],
+        server_version="manhole_ssh",
+        kex_algs=list(KEX_ALGORITHMS),
+        encryption_algs=list(ENCRYPTION_ALGORITHMS),
+        mac_algs=list(MAC_ALGORITHMS),
+        compression_algs=None,
+        allow_pty=True,
+        line_editor=False,
+        agent_forwarding=False,
+        x11_forwarding=False,
+        allow_scp=False,
+        encoding=None,
+        login_timeout=LOGIN_GRACE_TIME,
+        keepalive_interval=KEEPALIVE_INTERVAL,
+        keepalive_count_max=KEEPALIVE_COUNT_MAX,
+    )

@@ -1,0 +1,383 @@
+"""One SSH session channel: a REPL on a terminal, one command, or a script on stdin.
+
+- PTY shell (``ssh -p 2222 host``): a banner, then ptpython; each statement runs in the
+  session's worker thread.
+- exec (``ssh -p 2222 host 'len(cache)'``): runs the code once; a final expression's
+  ``repr`` is printed; a traceback goes to stderr; exit status 0, or 1 on an exception.
+- shell without a PTY (``ssh -T -p 2222 host < script.py``): standard input is read to the
+  end and run as a script, with the same exit status rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import CodeType
+from typing import Any
+
+import asyncssh
+
+from .executor import Executor, Outcome, OutcomeKind, compile_statement
+from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
+from .repl import Repl
+from .streams import ChannelInput, ChannelOutput, SessionStreams, SessionTextStream
+
+__all__ = ["ManholeSession", "SessionContext"]
+
+log = logging.getLogger("manhole_ssh.session")
+
+_CTRL_C = "\x03"
+# A script read from stdin larger than this is refused: it is code, not data.
+_MAX_SCRIPT_BYTES = 16 * 1024 * 1024
+_session_numbers = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What a session needs from the server that accepted it."""
+
+    identity: str
+    peer: str
+    host_locals: Mapping[str, Any]
+    host_loop: asyncio.AbstractEventLoop | None
+
+
+def format_traceback(error: BaseException, filename: str) -> str:
+    """The traceback as the user should see it: from their code down, not the manhole's."""
+    frames = traceback.extract_tb(error.__traceback__)
+    for index, frame in enumerate(frames):
+        if frame.filename == filename:
+            frames = traceback.StackSummary.from_list(frames[index:])
+            break
+    lines = ["Traceback (most recent call last):\n", *frames.format()] if frames else []
+    lines.extend(traceback.format_exception_only(type(error), error))
+    return "".join(lines)
+
+
+def _banner(identity: str) -> str:
+    process = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else sys.executable
+    version = sys.version.split()[0]
+    return (
+        f"manhole-ssh: {process} (pid {os.getpid()}) on {socket.gethostname()}, "
+        f"Python {version}\n"
+        f"Logged in as {identity}. Code you type runs inside this live process.\n"
+        "Ctrl-C interrupts a statement; Ctrl-D or exit() leaves (the process keeps running).\n"
+        "threads() shows every thread's stack.\n\n"
+    )
+
+
+class ManholeSession(asyncssh.SSHServerSession[bytes]):
+    """Dispatches one channel to the REPL, an exec, or a script."""
+
+    def __init__(self, context: SessionContext) -> None:
+        self._context = context
+        self.session_id = f"s{next(_session_numbers)}"
+        self._channel: asyncssh.SSHServerChannel[bytes] | None = None
+        self._terminal: tuple[str, int, int] | None = None  # term, columns, rows
+        self._command: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stdout: ChannelOutput | None = None
+        self._stderr: ChannelOutput | None = None
+        self._stdin: ChannelInput | None = None
+        self._executor: Executor | None = None
+        self._repl: Repl | None = None
+        self._script = bytearray()
+        self._script_complete: asyncio.Event | None = None
+        self._started = time.monotonic()
+        self._mode = "pty"
+
+    # asyncssh callbacks, all on the server's loop.
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:  # type: ignore[override]
+        self._channel = chan
+
+    def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int], term_modes: Mapping[int, int]) -> bool:
+        columns, rows = term_size[0], term_size[1]
+        self._terminal = (term_type, columns, rows)
+        return True
+
+    def shell_requested(self) -> bool:
+        return True
+
+    def exec_requested(self, command: str) -> bool:
+        self._command = command
+        return True
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        log.info("session %s: subsystem %r refused", self.session_id, subsystem)
+        return False
+
+    def session_started(self) -> None:
+        # Everything data_received() needs is set up now: input may arrive before the task runs.
+        assert self._channel is not None
+        if self._terminal is not None and self._command is None:
+            self._mode = "pty"
+        elif self._command is not None:
+            self._mode = "exec"
+        else:
+            self._mode = "script"
+            self._script_complete = asyncio.Event()
+        self._setup_streams(self._channel)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        try:
+            self._route_input(data)
+        except Exception:
+            # asyncssh would log this at DEBUG only: a lost Ctrl-C must not go unnoticed.
+            log.exception("session %s: handling input failed", self.session_id)
+
+    def _route_input(self, data: bytes) -> None:
+        executor = self._executor
+        if self._terminal is not None:
+            text = data.decode("utf-8", "replace")
+            if executor is not None and executor.busy:
+                if _CTRL_C in text:
+                    self._interrupt()
+                    text = text.replace(_CTRL_C, "")
+                if self._stdin is not None and text:
+                    self._stdin.feed(text)
+            elif self._repl is not None:
+                self._repl.feed(text)
+            elif self._stdin is not None:
+                self._stdin.feed(text)
+        elif self._script_complete is not None:
+            self._script.extend(data)
+            if len(self._script) > _MAX_SCRIPT_BYTES:
+                self._fail(f"script on stdin is over {_MAX_SCRIPT_BYTES} bytes: refused\n")
+        elif self._stdin is not None:
+            self._stdin.feed(data)
+
+    def eof_received(self) -> bool:
+        if self._script_complete is not None:
+            self._script_complete.set()
+        if self._stdin is not None:
+            self._stdin.feed_eof()
+        if self._repl is not None:
+            self._repl.close()
+        return True  # keep sending output after the client's EOF
+
+    def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        if self._terminal is not None:
+            self._terminal = (self._terminal[0], width, height)
+        if self._repl is not None:
+            self._repl.resize(width, height)
+
+    def break_received(self, msec: int) -> bool:
+        self._interrupt()
+        return True
+
+    def signal_received(self, signal: str) -> None:
+        if signal == "INT":
+            self._interrupt()
+
+    def pause_writing(self) -> None:
+        for output in (self._stdout, self._stderr):
+            if output is not None:
+                output.pause()
+
+    def resume_writing(self) -> None:
+        for output in (self._stdout, self._stderr):
+            if output is not None:
+                output.resume()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._close_streams()
+        if self._executor is not None and self._executor.busy:
+            log.info(
+                "session %s (%s): client left mid-statement; the statement is interrupted",
+                self.session_id, self._context.identity,
+            )
+        self._shutdown()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    # The session itself.
+
+    async def _run(self) -> None:
+        mode = self._mode
+        log.info(
+            "session %s started: %s from %s, %s", self.session_id, self._context.identity,
+            self._context.peer, mode,
+        )
+        status = 0
+        try:
+            if mode == "pty":
+                await self._interactive()
+            elif mode == "exec":
+                assert self._command is not None
+                status = await self._run_code(self._command, "<manhole>", show_last_expression=True)
+            else:
+                status = await self._run_script()
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.exception("session %s failed", self.session_id)
+            status = 1
+        finally:
+            log.info(
+                "session %s ended: %s, %.1f s", self.session_id, self._context.identity,
+                time.monotonic() - self._started,
+            )
+        self._finish(status)
+
+    def _setup_streams(self, channel: asyncssh.SSHServerChannel[bytes]) -> None:
+        loop = asyncio.get_running_loop()
+        tty = self._terminal is not None
+        self._stdout = ChannelOutput(loop, channel.write, pty=tty)
+        self._stderr = self._stdout if tty else ChannelOutput(loop, channel.write_stderr, pty=False)
+        self._stdin = ChannelInput(
+            loop, pause_reading=channel.pause_reading, resume_reading=channel.resume_reading, tty=tty
+        )
+        streams = SessionStreams(
+            stdout=SessionTextStream(self._stdout, name="<manhole stdout>", tty=tty),
+            stderr=SessionTextStream(self._stderr, name="<manhole stderr>", tty=tty),
+            stdin=self._stdin,
+        )
+        self._streams = streams
+        self._namespace = make_namespace(self._context.host_locals)
+        self._executor = Executor(
+            f"{MANHOLE_THREAD_PREFIX} worker {self.session_id} ({self._context.identity})",
+            streams,
+            self._context.host_loop,
+        )
+
+    async def _interactive(self) -> None:
+        assert self._terminal is not None and self._stdout is not None
+        term, columns, rows = self._terminal
+        repl = Repl(self._namespace, self._streams.stdout, term=term, columns=columns, rows=rows)
+        self._repl = repl
+        self._stdout.write(_banner(self._context.identity) + repl.probe_cursor_position_reports())
+        executor = self._executor
+        assert executor is not None
+        while True:
+            source = await repl.read()
+            if source is None:
+                return
+            try:
+                compiled = compile_statement(source, "<stdin>", show_last_expression=True)
+            except SyntaxError as error:
+                # (ptpython validates input, so this is rare: e.g. validation turned off.)
+                repl.show_message(format_traceback(error, "<stdin>"))
+                continue
+            outcome = await executor.run(lambda compiled=compiled: self._run_interactive(compiled))
+            leftover = self._stdin.take_unread() if self._stdin is not None else ""
+            if leftover:
+                repl.feed(leftover)
+            if outcome.kind is OutcomeKind.EXIT:
+                return
+            if outcome.kind is OutcomeKind.INTERRUPTED:
+                repl.show_message("KeyboardInterrupt")
+            elif outcome.kind is OutcomeKind.ABANDONED:
+                repl.show_message(
+                    "KeyboardInterrupt: the statement is blocked outside Python (in C code), "
+                    "where it cannot be interrupted. It goes on in thread "
+                    f"{outcome.thread_name!r} with the KeyboardInterrupt pending (raised as soon "
+                    "as it runs Python code again); the next statement runs in a new thread."
+                )
+            elif outcome.kind is OutcomeKind.ERROR and outcome.exception is not None:
+                repl.show_message(format_traceback(outcome.exception, "<stdin>"))
+
+    def _run_interactive(self, compiled: CodeType) -> None:
+        """In the worker thread: run one REPL statement and draw its result or traceback."""
+        executor, repl, namespace = self._executor, self._repl, self._namespace
+        assert executor is not None and repl is not None
+        try:
+            result = executor.evaluate(compiled, namespace)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:
+            if executor.still_wanted():
+                repl.show_exception(error)
+            return
+        if result is not None and executor.still_wanted():
+            namespace["_"] = result
+            repl.show_result(result)
+
+    async def _run_script(self) -> int:
+        assert self._script_complete is not None
+        await self._script_complete.wait()
+        source = bytes(self._script).decode("utf-8", "replace")
+        self._script.clear()
+        return await self._run_code(source, "<stdin>", show_last_expression=False)
+
+    async def _run_code(self, source: str, filename: str, *, show_last_expression: bool) -> int:
+        """Run a whole program (exec or script) and return its exit status."""
+        assert self._executor is not None and self._stderr is not None
+        try:
+            compiled = compile_statement(source, filename, show_last_expression=show_last_expression)
+        except SyntaxError as error:
+            self._stderr.write(format_traceback(error, filename))
+            return 1
+
+        def run() -> None:
+            assert self._executor is not None
+            result = self._executor.evaluate(compiled, self._namespace)
+            if result is not None:
+                print(repr(result))
+            sys.stdout.flush()
+
+        outcome = await self._executor.run(run)
+        return self._exit_status(outcome, filename)
+
+    def _exit_status(self, outcome: Outcome, filename: str) -> int:
+        assert self._stderr is not None
+        if outcome.kind is OutcomeKind.DONE:
+            return 0
+        if outcome.kind is OutcomeKind.EXIT:
+            code = outcome.value
+            if code is None:
+                return 0
+            if isinstance(code, int):
+                return code & 0xFF
+            self._stderr.write(f"{code}\n")
+            return 1
+        if outcome.kind is OutcomeKind.ABANDONED:
+            self._stderr.write(
+                f"KeyboardInterrupt: the code is blocked in C and goes on in thread "
+                f"{outcome.thread_name!r} until it returns\n"
+            )
+        elif outcome.exception is not None:
+            self._stderr.write(format_traceback(outcome.exception, filename))
+        return 1
+
+    def _interrupt(self) -> None:
+        if self._executor is not None and self._executor.interrupt():
+            log.info("session %s: interrupt", self.session_id)
+
+    def _fail(self, message: str) -> None:
+        if self._stderr is not None:
+            self._stderr.write(message)
+        self._finish(1)
+
+    def _finish(self, status: int) -> None:
+        self._shutdown()
+        channel = self._channel
+        if channel is None:
+            return
+        try:
+            channel.exit(status)
+        except OSError:
+            channel.close()
+
+    def _shutdown(self) -> None:
+        if self._repl is not None:
+            self._repl.close()
+            self._repl = None
+        if self._executor is not None:
+            self._executor.close()
+
+    def _close_streams(self) -> None:
+        for stream in (self._stdout, self._stderr):
+            if stream is not None:
+                stream.close()
+        if self._stdin is not None:
+            self._stdin.feed_eof()

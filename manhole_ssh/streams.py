@@ -1,0 +1,326 @@
+"""Standard streams that route by thread, and the channel-backed streams sessions use.
+
+The host's ``sys.stdout``/``sys.stderr``/``sys.stdin`` are wrapped once by a
+:class:`ThreadRoutedStream`: a thread that has a session's streams bound (its worker thread,
+while a statement runs) reads and writes the session; every other thread, the host's own
+included, goes on using the host's stream untouched.
+
+:class:`ChannelOutput` is what a worker thread writes into: it is thread-safe, hands text to
+the server's loop without blocking on the network, and stops the writer (with back-pressure)
+when the client reads slower than the code prints, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import io
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import TextIO
+
+__all__ = [
+    "ChannelInput",
+    "ChannelOutput",
+    "SessionStreams",
+    "ThreadRoutedStream",
+    "bind_session_streams",
+    "install_routing",
+]
+
+# How much text may wait for the loop before a writing thread is made to wait.
+_HIGH_WATER = 256 * 1024
+# Blocking waits in worker threads wake up this often, so that an interrupt
+# (delivered with PyThreadState_SetAsyncExc) is raised promptly.
+_WAIT_SLICE = 0.05
+
+
+class ChannelOutput:
+    """A thread-safe, back-pressured text sink feeding one channel stream.
+
+    :param loop: the server's loop, which owns the channel.
+    :param send: called on the loop with encoded bytes to send.
+    :param pty: translate ``\\n`` to ``\\r\\n``, as a terminal's line discipline would.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, send: Callable[[bytes], object], *, pty: bool
+    ) -> None:
+        self._loop = loop
+        self._send = send
+        self._pty = pty
+        self._condition = threading.Condition()
+        self._pending: list[str] = []
+        self._pending_size = 0
+        self._flush_scheduled = False
+        self._paused = False
+        self._closed = False
+
+    def write(self, text: str) -> int:
+        if self._on_loop():
+            self._flush()
+            self._send_now(text)
+            return len(text)
+        with self._condition:
+            while (self._paused or self._pending_size > _HIGH_WATER) and not self._closed:
+                self._condition.wait(_WAIT_SLICE)
+            if self._closed:
+                return len(text)  # the client is gone: output is dropped, the code goes on
+            self._pending.append(text)
+            self._pending_size += len(text)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon_threadsafe(self._flush)
+        return len(text)
+
+    def wait_flushed(self) -> None:
+        """Block a worker thread until what it wrote has been handed to the channel."""
+        if self._on_loop():
+            return
+        with self._condition:
+            while self._pending and not self._closed:
+                self._condition.wait(_WAIT_SLICE)
+
+    def pause(self) -> None:
+        """The channel's send window is full (called on the loop)."""
+        with self._condition:
+            self._paused = True
+
+    def resume(self) -> None:
+        """The channel can take more (called on the loop)."""
+        with self._condition:
+            self._paused = False
+            self._condition.notify_all()
+
+    def close(self) -> None:
+        """The channel is gone: release every waiting writer and drop later output."""
+        with self._condition:
+            self._closed = True
+            self._pending.clear()
+            self._pending_size = 0
+            self._condition.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _flush(self) -> None:
+        with self._condition:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._pending_size = 0
+            self._flush_scheduled = False
+            self._condition.notify_all()
+        if text:
+            self._send_now(text)
+
+    def _send_now(self, text: str) -> None:
+        if self._closed or not text:
+            return
+        if self._pty:
+            text = text.replace("\n", "\r\n")
+        self._send(text.encode("utf-8", "replace"))
+
+
+class SessionTextStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` as seen by a session's thread."""
+
+    def __init__(self, output: ChannelOutput, *, name: str, tty: bool) -> None:
+        self._output = output
+        self._name = name
+        self._tty = tty
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+    @property
+    def errors(self) -> str:
+        return "replace"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._tty
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        return self._output.write(text)
+
+    def flush(self) -> None:
+        self._output.wait_flushed()
+
+
+class ChannelInput(io.TextIOBase):
+    """``sys.stdin`` as seen by a session's thread: what the client sends, as text.
+
+    Fed on the loop by :meth:`feed`; read by the worker thread, which waits in short slices
+    so that Ctrl-C still reaches it. When more than ``limit`` characters are waiting the
+    channel is paused, so a client cannot fill the host's memory.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        pause_reading: Callable[[], object],
+        resume_reading: Callable[[], object],
+        tty: bool,
+        limit: int = _HIGH_WATER,
+    ) -> None:
+        self._loop = loop
+        self._pause_reading = pause_reading
+        self._resume_reading = resume_reading
+        self._tty = tty
+        self._limit = limit
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._condition = threading.Condition()
+        self._buffer = ""
+        self._eof = False
+        self._reading_paused = False
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+    @property
+    def name(self) -> str:
+        return "<stdin>"
+
+    def readable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._tty
+
+    def feed(self, data: bytes | str) -> None:
+        """Add what the client sent (called on the loop)."""
+        text = data if isinstance(data, str) else self._decoder.decode(data)
+        with self._condition:
+            self._buffer += text
+            if len(self._buffer) > self._limit and not self._reading_paused:
+                self._reading_paused = True
+                self._pause_reading()
+            self._condition.notify_all()
+
+    def feed_eof(self) -> None:
+        with self._condition:
+            self._buffer += self._decoder.decode(b"", final=True)
+            self._eof = True
+            self._condition.notify_all()
+
+    def take_unread(self) -> str:
+        """Remove and return what no one has read (typed ahead of the next prompt)."""
+        with self._condition:
+            text, self._buffer = self._buffer, ""
+            return text
+
+    def read(self, size: int | None = -1) -> str:
+        with self._condition:
+            while not self._eof and (size is None or size < 0 or len(self._buffer) < size):
+                self._condition.wait(_WAIT_SLICE)
+            return self._take(len(self._buffer) if size is None or size < 0 else size)
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        with self._condition:
+            while "\n" not in self._buffer and not self._eof:
+                if size is not None and 0 <= size <= len(self._buffer):
+                    break
+                self._condition.wait(_WAIT_SLICE)
+            end = self._buffer.find("\n") + 1 or len(self._buffer)
+            if size is not None and size >= 0:
+                end = min(end, size)
+            return self._take(end)
+
+    def _take(self, count: int) -> str:
+        text, self._buffer = self._buffer[:count], self._buffer[count:]
+        if self._reading_paused and len(self._buffer) <= self._limit // 2:
+            self._reading_paused = False
+            self._loop.call_soon_threadsafe(self._resume_reading)
+        return text
+
+
+class SessionStreams:
+    """The three streams one session's thread sees."""
+
+    def __init__(self, stdout: TextIO, stderr: TextIO, stdin: TextIO) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdin = stdin
+
+
+_bound = threading.local()
+
+
+class ThreadRoutedStream:
+    """Stands in for ``sys.stdout``/``sys.stderr``/``sys.stdin``: a session thread gets the
+    session's stream, every other thread the host's own (``host``), attribute for attribute."""
+
+    def __init__(self, name: str, host: TextIO) -> None:
+        object.__setattr__(self, "_manhole_name", name)
+        object.__setattr__(self, "_manhole_host", host)
+
+    def _manhole_target(self) -> TextIO:
+        streams: SessionStreams | None = getattr(_bound, "streams", None)
+        if streams is None:
+            host: TextIO = object.__getattribute__(self, "_manhole_host")
+            return host
+        target: TextIO = getattr(streams, object.__getattribute__(self, "_manhole_name"))
+        return target
+
+    def write(self, text: str) -> int:
+        return self._manhole_target().write(text)
+
+    def flush(self) -> None:
+        self._manhole_target().flush()
+
+    def __getattr__(self, attribute: str) -> object:
+        return getattr(self._manhole_target(), attribute)
+
+    def __setattr__(self, attribute: str, value: object) -> None:
+        setattr(self._manhole_target(), attribute, value)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._manhole_target())
+
+    def __repr__(self) -> str:
+        return repr(self._manhole_target())
+
+
+_install_lock = threading.Lock()
+
+
+def install_routing() -> None:
+    """Wrap ``sys.stdout``, ``sys.stderr`` and ``sys.stdin`` (again, if the host replaced
+    them since). Idempotent; the host's threads see no difference."""
+    with _install_lock:
+        for name in ("stdout", "stderr", "stdin"):
+            current = getattr(sys, name)
+            if not isinstance(current, ThreadRoutedStream):
+                setattr(sys, name, ThreadRoutedStream(name, current))
+
+
+@contextlib.contextmanager
+def bind_session_streams(streams: SessionStreams) -> Iterator[None]:
+    """Route the calling thread's standard streams to ``streams`` while the block runs."""
+    install_routing()
+    previous = getattr(_bound, "streams", None)
+    _bound.streams = streams
+    try:
+        yield
+    finally:
+        _bound.streams = previous
