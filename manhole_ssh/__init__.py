@@ -11,14 +11,17 @@ imported on the manhole's own thread, when it starts.
 
 from __future__ import annotations
 
-import asyncio
 import os
+import sys
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError
 from .manhole import Manhole
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["ConfigError", "Manhole", "install", "uninstall"]
 __version__ = "0.1.0"
@@ -33,7 +36,7 @@ def install(
     bind_address: str | tuple[str, int] | None = None,
     authorized_keys: str | os.PathLike[str] | None = None,
     host_key: str | os.PathLike[str] | None = None,
-    locals: Mapping[str, Any] | None = None,  # noqa: A002 - python-manhole's name
+    locals: Mapping[str, Any] | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
     daemon: bool = True,
     log_level: int | str | None = None,
@@ -55,9 +58,10 @@ def install(
         wrong, or a manhole is already installed.
     """
     global _installed
-    if loop is None:
+    asyncio_module = sys.modules.get("asyncio")  # without it, no loop can be running
+    if loop is None and asyncio_module is not None:
         try:
-            loop = asyncio.get_running_loop()
+            loop = asyncio_module.get_running_loop()
         except RuntimeError:
             loop = None
     from .config import Config

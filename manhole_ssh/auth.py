@@ -112,7 +112,12 @@ class AuthorizedKeys:
             self._signature = None
             self._keys = {}
             return False
-        signature = (file_stat.st_ino, file_stat.st_size, file_stat.st_mtime_ns, file_stat.st_ctime_ns)
+        signature = (
+            file_stat.st_ino,
+            file_stat.st_size,
+            file_stat.st_mtime_ns,
+            file_stat.st_ctime_ns,
+        )
         if signature != self._signature:
             self._keys = self._parse(self.path.read_text(encoding="utf-8", errors="replace"))
             self._signature = signature
@@ -129,11 +134,15 @@ class AuthorizedKeys:
                 log.warning(
                     "%s line %d skipped: key options (%s) are not supported yet, and a key "
                     "is never accepted without its restrictions",
-                    self.path, line_number, words[0][:40],
+                    self.path,
+                    line_number,
+                    words[0][:40],
                 )
                 continue
             if len(words) < 2:
-                log.warning("%s line %d skipped: no key data after %r", self.path, line_number, words[0])
+                log.warning(
+                    "%s line %d skipped: no key data after %r", self.path, line_number, words[0]
+                )
                 continue
             try:
                 key = asyncssh.import_public_key(f"{words[0]} {words[1]}")
@@ -143,7 +152,10 @@ class AuthorizedKeys:
             if key.algorithm.decode("ascii") != words[0]:
                 log.warning(
                     "%s line %d skipped: it says %s but holds a %s key",
-                    self.path, line_number, words[0], key.algorithm.decode("ascii"),
+                    self.path,
+                    line_number,
+                    words[0],
+                    key.algorithm.decode("ascii"),
                 )
                 continue
             keys[key.public_data] = AuthorizedKey(

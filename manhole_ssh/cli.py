@@ -20,8 +20,12 @@ __all__ = ["main"]
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (0: any free one)")
-    parser.add_argument("--bind", default=DEFAULT_BIND_ADDRESS, help="loopback address to listen on")
-    parser.add_argument("--authorized-keys", help="authorized_keys file (default: ~/.ssh/authorized_keys)")
+    parser.add_argument(
+        "--bind", default=DEFAULT_BIND_ADDRESS, help="loopback address to listen on"
+    )
+    parser.add_argument(
+        "--authorized-keys", help="authorized_keys file (default: ~/.ssh/authorized_keys)"
+    )
     parser.add_argument("--host-key", help="host private key (default: made on first use)")
 
 
@@ -68,12 +72,10 @@ async def _demo(args: argparse.Namespace) -> int:
         locals={"service": service, "counters": service.counters, "cache": service.cache},
         **_install_options(args),
     )
-    if not await asyncio.to_thread(manhole.wait_ready, 30):
-        print(f"manhole-ssh did not start: {manhole.error}", file=sys.stderr)
-        return 1
+    fingerprint = manhole.host_key_fingerprint or "made at the first connection"
     print(
         f"demo service running (pid {os.getpid()}); the manhole listens on {manhole.address} "
-        f"port {manhole.port}, host key {manhole.host_key_fingerprint}.\n"
+        f"port {manhole.port}, host key {fingerprint}.\n"
         f"Get in with:\n\n    {_ssh_command(args, manhole.port, manhole.address)}\n\n"
         "Try: counters, cache, service, threads(), await asyncio.sleep(1). Ctrl-C here stops.",
         flush=True,
@@ -118,10 +120,10 @@ def _keygen(args: argparse.Namespace) -> int:
 
     path = Path(args.path)
     try:
-        fingerprint = write_host_key(path)
+        fingerprint = write_host_key(path, with_public_key=True)
     except FileExistsError:
         raise ConfigError(f"{path} already exists: remove it first to make a new key") from None
-    print(f"wrote {path} (mode 0600): ED25519 {fingerprint}")
+    print(f"wrote {path} (mode 0600) and {path}.pub: ED25519 {fingerprint}")
     return 0
 
 
@@ -135,8 +137,12 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a program as __main__ with a manhole installed")
     _add_server_options(run)
     run.add_argument("-m", dest="module", action="store_true", help="run a module, as python -m")
-    run.add_argument("target", nargs=argparse.REMAINDER, help="script.py [args…] or -m module [args…]")
-    keygen = commands.add_parser("keygen", help="write a new ed25519 host key")
+    run.add_argument(
+        "target", nargs=argparse.REMAINDER, help="script.py [args…] or -m module [args…]"
+    )
+    keygen = commands.add_parser(
+        "keygen", help="write a new ed25519 key (PATH, 0600) and its public half (PATH.pub)"
+    )
     keygen.add_argument("path")
     return parser
 

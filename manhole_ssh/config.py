@@ -7,14 +7,17 @@ Nothing here imports asyncssh or ptpython, so that ``install()`` stays cheap.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["DEFAULT_BIND_ADDRESS", "DEFAULT_PORT", "Config", "ConfigError", "default_host_key_path"]
 
@@ -69,11 +72,16 @@ class Config:
     ) -> Config:
         address, port = _split_address(bind_address, port)
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-            raise ConfigError(f"port must be an integer from 0 to 65535 (0 = any free port), not {port!r}")
+            raise ConfigError(
+                f"port must be an integer from 0 to 65535 (0 = any free port), not {port!r}"
+            )
         _check_loopback(address)
         if locals is not None and not isinstance(locals, Mapping):
             raise ConfigError(f"locals must be a dict of names, not {type(locals).__name__}")
-        if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
+        asyncio_module = sys.modules.get("asyncio")  # a loop implies asyncio is imported
+        if loop is not None and (
+            asyncio_module is None or not isinstance(loop, asyncio_module.AbstractEventLoop)
+        ):
             raise ConfigError(f"loop must be an asyncio event loop, not {type(loop).__name__}")
         keys_path = (
             Path(os.path.expanduser(os.fspath(authorized_keys)))
@@ -81,7 +89,9 @@ class Config:
             else _default_authorized_keys_path()
         )
         host_key_path = (
-            Path(os.path.expanduser(os.fspath(host_key))) if host_key is not None else default_host_key_path()
+            Path(os.path.expanduser(os.fspath(host_key)))
+            if host_key is not None
+            else default_host_key_path()
         )
         return cls(
             port=port,
@@ -96,12 +106,12 @@ class Config:
         )
 
 
-def _split_address(
-    bind_address: str | tuple[str, int] | None, port: int | None
-) -> tuple[str, int]:
+def _split_address(bind_address: str | tuple[str, int] | None, port: int | None) -> tuple[str, int]:
     if isinstance(bind_address, tuple):
         if len(bind_address) != 2:
-            raise ConfigError(f"bind_address must be 'HOST' or ('HOST', PORT), not {bind_address!r}")
+            raise ConfigError(
+                f"bind_address must be 'HOST' or ('HOST', PORT), not {bind_address!r}"
+            )
         host, tuple_port = bind_address
         if port is not None and port != tuple_port:
             raise ConfigError(

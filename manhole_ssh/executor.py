@@ -18,7 +18,7 @@ import enum
 import inspect
 import queue
 import threading
-from collections.abc import Callable, Coroutine, MutableMapping
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import CodeType
 from typing import Any
@@ -160,7 +160,7 @@ class Executor:
         self._name = name
         self._streams = streams
         self._host_loop = host_loop
-        self._worker_count = 0
+        self._workers: list[_Worker] = []
         self._worker = self._new_worker()
         self._job: _Job | None = None
         self._abandon_timer: asyncio.TimerHandle | None = None
@@ -168,11 +168,17 @@ class Executor:
         self.closed = False
 
     def _new_worker(self) -> _Worker:
-        self._worker_count += 1
-        suffix = f" #{self._worker_count}" if self._worker_count > 1 else ""
-        worker = _Worker(f"{self._name}{suffix}")
+        self._workers = [worker for worker in self._workers if worker.is_alive()]
+        count = len(self._workers) + 1
+        worker = _Worker(f"{self._name} #{count}" if count > 1 else self._name)
         worker.start()
+        self._workers.append(worker)
         return worker
+
+    def join(self, timeout: float) -> None:
+        """Wait (after :meth:`close`) for the worker threads to end, at most ``timeout``."""
+        for worker in self._workers:
+            worker.join(timeout)
 
     @property
     def busy(self) -> bool:
@@ -228,7 +234,7 @@ class Executor:
         worker = threading.current_thread()
         return not (isinstance(worker, _Worker) and worker.retired)
 
-    def evaluate(self, code: CodeType, namespace: MutableMapping[str, Any]) -> object:
+    def evaluate(self, code: CodeType, namespace: dict[str, Any]) -> object:
         """Run code from :func:`compile_statement` in the worker thread (awaiting it if it
         awaits) and return the value of its final expression, if it kept one."""
         namespace.pop(RESULT_NAME, None)

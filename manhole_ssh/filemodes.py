@@ -65,5 +65,7 @@ def check_private(path: Path, what: str) -> None:
 
 
 def _who(mode: int) -> str:
-    names = [name for bit, name in ((stat.S_IWGRP, "group"), (stat.S_IWOTH, "others")) if mode & bit]
+    names = [
+        name for bit, name in ((stat.S_IWGRP, "group"), (stat.S_IWOTH, "others")) if mode & bit
+    ]
     return " and ".join(names)

@@ -37,7 +37,9 @@ def threads() -> None:
     frames = sys._current_frames()
     by_ident = {thread.ident: thread for thread in threading.enumerate()}
     current = threading.get_ident()
-    for ident, frame in sorted(frames.items(), key=lambda item: item[0] != threading.main_thread().ident):
+    for ident, frame in sorted(
+        frames.items(), key=lambda item: item[0] != threading.main_thread().ident
+    ):
         thread = by_ident.get(ident)
         name = thread.name if thread is not None else "<unknown>"
         marks = []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +15,7 @@ from .filemodes import check_private
 if TYPE_CHECKING:
     import asyncssh
 
-__all__ = ["load_host_key", "precheck_host_key", "write_host_key"]
+__all__ = ["host_key_fingerprint", "load_host_key", "precheck_host_key", "write_host_key"]
 
 
 def precheck_host_key(path: Path, *, create_if_missing: bool) -> None:
@@ -36,11 +39,40 @@ def precheck_host_key(path: Path, *, create_if_missing: bool) -> None:
     check_private(path, "host key")
 
 
-def write_host_key(path: Path) -> str:
+def host_key_fingerprint(path: Path) -> str | None:
+    """The SHA256 fingerprint of an OpenSSH private key file, read without cryptography.
+
+    The public key sits unencrypted in the file's header, so this costs no import; it is
+    what ``install()`` logs. ``None`` if the file is not in OpenSSH's format.
+    """
+    try:
+        body = "".join(
+            line for line in path.read_text("ascii").splitlines() if not line.startswith("-----")
+        )
+        blob = base64.b64decode(body)
+        magic = b"openssh-key-v1\0"
+        if not blob.startswith(magic):
+            return None
+        offset = len(magic)
+        for _ in range(3):  # cipher name, KDF name, KDF options
+            (length,) = struct.unpack_from(">I", blob, offset)
+            offset += 4 + length
+        offset += 4  # number of keys
+        (length,) = struct.unpack_from(">I", blob, offset)
+        public_key = blob[offset + 4 : offset + 4 + length]
+    except (OSError, ValueError, struct.error):
+        return None
+    digest = hashlib.sha256(public_key).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def write_host_key(path: Path, *, with_public_key: bool = False) -> str:
     """Write a new ed25519 private key to ``path`` with mode 0600 and return its fingerprint.
 
     The file is created with its final mode (never briefly readable by others, whatever the
     umask) and never overwrites an existing one. A missing folder is made with mode 0700.
+
+    :param with_public_key: also write ``PATH.pub``, as ssh-keygen does.
     """
     import asyncssh
 
@@ -49,6 +81,8 @@ def write_host_key(path: Path) -> str:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as key_file:
         key_file.write(key.export_private_key("openssh"))
+    if with_public_key:
+        path.with_name(path.name + ".pub").write_bytes(key.export_public_key("openssh"))
     return str(key.get_fingerprint("sha256"))
 
 

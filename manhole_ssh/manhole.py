@@ -1,23 +1,31 @@
 """The lifecycle of one manhole: bind now, serve on a thread of its own, stop cleanly.
 
 ``Manhole.start()`` does in the caller's thread only what can fail because of the
-configuration (files, the port) and is cheap. Everything heavy — importing asyncssh and
-ptpython, decoding keys — happens on the ``manhole-ssh`` thread, which runs its own asyncio
-loop so that the manhole still answers when the host's main thread or loop is stuck.
+configuration (files, the port) and is cheap. Then the ``manhole-ssh`` thread waits in
+``select()`` on the listening socket, having imported nothing: asyncio, asyncssh and
+ptpython cost tens of megabytes, which a host that is never entered should not pay. At the
+first connection the thread imports them and runs its own asyncio loop, so that the manhole
+still answers when the host's main thread or loop is stuck.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import errno
 import logging
+import os
+import select
 import socket
 import threading
+from typing import TYPE_CHECKING
 
 from .auth import precheck_authorized_keys
 from .config import Config, ConfigError
 from .helpers import MANHOLE_THREAD_PREFIX
-from .hostkey import precheck_host_key
+from .hostkey import host_key_fingerprint, precheck_host_key
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Manhole"]
 
@@ -48,20 +56,29 @@ def _bind(address: str, port: int) -> socket.socket:
 
 
 class Manhole:
-    """A running (or stopped) manhole. Made by :func:`manhole_ssh.install`."""
+    """A running (or stopped) manhole. Made by :func:`manhole_ssh.install`.
+
+    ``port`` and ``address`` are where it listens (``port`` is the real one when 0 was
+    asked); ``host_key_fingerprint`` is what clients will be shown (``None`` until the
+    default key is made at the first connection); ``error`` is why the server thread
+    stopped, if it failed.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.port: int = 0
+        self.address: str = config.bind_address
+        self.host_key_fingerprint: str | None = None
+        self.error: BaseException | None = None
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
-        self._ready = threading.Event()
         self._stopped = threading.Event()
-        self.error: BaseException | None = None
-        self.host_key_fingerprint: str | None = None
-        self.port: int = 0
-        self.address: str = config.bind_address
+        self._stop_timeout = 5.0
+        # A pipe that wakes the dormant thread; closed (-1) under the lock when it ends.
+        self._wakeup_lock = threading.Lock()
+        self._wakeup_read = self._wakeup_write = -1
 
     def start(self) -> None:
         """Check the files, bind the port, start the thread. Raises :class:`ConfigError`."""
@@ -70,37 +87,70 @@ class Manhole:
         precheck_host_key(config.host_key_path, create_if_missing=config.host_key_is_default)
         if config.log_level is not None:
             logging.getLogger("manhole_ssh").setLevel(config.log_level)
+        if config.host_key_path.exists():
+            self.host_key_fingerprint = host_key_fingerprint(config.host_key_path)
         self._socket = _bind(config.bind_address, config.port)
         self.address, self.port = self._socket.getsockname()[:2]
+        self._wakeup_read, self._wakeup_write = os.pipe()
         self._thread = threading.Thread(
             target=self._thread_main, name=MANHOLE_THREAD_PREFIX, daemon=config.daemon
         )
         self._thread.start()
+        log.info(
+            "manhole-ssh listening on %s port %d (host key %s); connect with: ssh -p %d %s",
+            self.address,
+            self.port,
+            self.host_key_fingerprint or f"{config.host_key_path}, made at the first connection",
+            self.port,
+            self.address,
+        )
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stopped.is_set()
 
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        """Block until the server accepts connections (or has failed); true if it serves."""
-        self._ready.wait(timeout)
-        return self._ready.is_set() and self.error is None
-
     def stop(self, timeout: float = 5.0) -> None:
         """Close the listener and every session, and wait for the thread to end."""
+        if self._stopped.is_set() and (self._thread is None or not self._thread.is_alive()):
+            return
         self._stopped.set()
+        self._stop_timeout = timeout
+        with self._wakeup_lock:
+            if self._wakeup_write >= 0:
+                os.write(self._wakeup_write, b"x")  # wakes the thread if it waits in select()
         loop, stop_requested = self._loop, self._stop_requested
         if loop is not None and stop_requested is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
                 loop.call_soon_threadsafe(stop_requested.set)
-            except RuntimeError:
-                pass  # the loop already closed
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+            self._thread.join(timeout + 1.0)
         if self._socket is not None:
             self._socket.close()
 
     def _thread_main(self) -> None:
+        try:
+            if self._wait_for_first_connection():
+                self._run_server()
+        finally:
+            self._stopped.set()
+            with self._wakeup_lock:
+                os.close(self._wakeup_read)
+                os.close(self._wakeup_write)
+                self._wakeup_read = self._wakeup_write = -1
+
+    def _wait_for_first_connection(self) -> bool:
+        """Sleep, importing nothing, until a client connects (true) or stop() is called."""
+        assert self._socket is not None
+        while True:
+            readable, _, _ = select.select([self._socket.fileno(), self._wakeup_read], [], [])
+            if self._wakeup_read in readable or self._stopped.is_set():
+                return False
+            if readable:
+                return True
+
+    def _run_server(self) -> None:
+        import asyncio
+
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
@@ -109,14 +159,15 @@ class Manhole:
             self.error = error
             log.error("manhole-ssh stopped: %s", error, exc_info=not isinstance(error, ConfigError))
         finally:
-            self._ready.set()
-            self._stopped.set()
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
     async def _serve(self) -> None:
+        import asyncio
+
         from .auth import AuthorizedKeys
         from .hostkey import load_host_key
-        from .server import ServerSettings, start_server
+        from .server import ServerSettings, shut_down, start_server
 
         config = self.config
         self._stop_requested = asyncio.Event()
@@ -125,24 +176,16 @@ class Manhole:
         host_key, created = load_host_key(
             config.host_key_path, create_if_missing=config.host_key_is_default
         )
-        self.host_key_fingerprint = host_key.get_fingerprint("sha256")
         if created:
-            log.warning(
-                "created host key %s (%s)", config.host_key_path, self.host_key_fingerprint
-            )
+            self.host_key_fingerprint = host_key.get_fingerprint("sha256")
+            log.warning("created host key %s (%s)", config.host_key_path, self.host_key_fingerprint)
         authorized_keys = AuthorizedKeys(config.authorized_keys_path)
         if not len(authorized_keys):
-            log.warning("no usable key in %s yet: every login is refused", config.authorized_keys_path)
+            log.warning("no usable key in %s: every login is refused", config.authorized_keys_path)
         settings = ServerSettings(authorized_keys, config.locals, config.loop)
         assert self._socket is not None
         acceptor = await start_server(self._socket, host_key, settings)
-        log.info(
-            "manhole-ssh listening on %s port %d (host key %s); connect with: ssh -p %d %s",
-            self.address, self.port, self.host_key_fingerprint, self.port, self.address,
-        )
-        self._ready.set()
         try:
             await self._stop_requested.wait()
         finally:
-            acceptor.close()
-            await acceptor.wait_closed()
+            await shut_down(acceptor, settings, self._stop_timeout)

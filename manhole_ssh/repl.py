@@ -11,9 +11,10 @@ time without freezing the server.
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import jedi.settings
 from prompt_toolkit.application import create_app_session
@@ -42,7 +43,13 @@ def _fixed(value: bool, why: str) -> Any:
     return property(lambda self: value, lambda self, new_value: None, doc=why)
 
 
-class _ManholePythonRepl(PythonRepl):  # type: ignore[misc]
+class _ManholePythonRepl(PythonRepl):
+    accepted = False  # Enter was pressed on a complete statement; it is about to run
+
+    def _accept_handler(self, buffer: Any) -> bool:
+        self.accepted = bool(buffer.text.strip())  # a blank line runs nothing
+        return bool(super()._accept_handler(buffer))
+
     enable_system_bindings = _fixed(False, "Ctrl-Z would stop the host process (SIGTSTP).")
     enable_open_in_editor = _fixed(False, "It would start an editor on the host's terminal.")
     enable_pager = _fixed(False, "The pager runs a second application the channel cannot host.")
@@ -72,12 +79,18 @@ class Repl:
     """
 
     def __init__(
-        self, namespace: Mapping[str, Any], stdout: TextIO, *, term: str, columns: int, rows: int
+        self,
+        namespace: Mapping[str, Any],
+        stdout: io.TextIOBase,
+        *,
+        term: str,
+        columns: int,
+        rows: int,
     ) -> None:
         self._size = Size(rows=rows or 24, columns=columns or 80)
         self._resources = contextlib.ExitStack()
         self._input: PipeInput = self._resources.enter_context(create_pipe_input())
-        self.output = _ChannelOutput(stdout, lambda: self._size, term=term or "xterm")
+        self.output = _ChannelOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
         self._cpr_probe_pending = False
         self.python = _ManholePythonRepl(
             get_globals=lambda: namespace,
@@ -86,8 +99,6 @@ class Repl:
             color_depth=self.output.get_default_color_depth(),
         )
         self.python.confirm_exit = False  # Ctrl-D leaves at once, as in a shell
-        self.python.show_status_bar = True
-        self.python.title = "manhole-ssh"
         app = self.python.app
         app.terminal_size_polling_interval = None  # resizes come from the channel
 
@@ -104,7 +115,10 @@ class Repl:
                 self._cpr_probe_pending = False
                 text = text[: answer.start()] + text[answer.end() :]
                 self.output.cpr_answered = True
-                self.python.app.renderer.cpr_support = CPR_Support.SUPPORTED
+                app = self.python.app
+                app.renderer.cpr_support = CPR_Support.SUPPORTED
+                if app.is_running:
+                    app._on_resize()  # redraw, now knowing the room below the prompt
         if text:
             self._input.send_text(text)
 
@@ -114,10 +128,17 @@ class Repl:
         if app.is_running:
             app._on_resize()
 
+    @property
+    def accepted(self) -> bool:
+        """True from the moment a statement is accepted until the next prompt: what the
+        client sends then is for the statement (Ctrl-C, its stdin), not the prompt."""
+        return bool(self.python.accepted)
+
     async def read(self) -> str | None:
         """Show the prompt and return the next statement, or ``None`` on Ctrl-D."""
         python = self.python
         while True:
+            python.accepted = False
             try:
                 with create_app_session(input=self._input, output=self.output):
                     text: str = await python.app.run_async(
@@ -153,6 +174,6 @@ class Repl:
 
     def close(self) -> None:
         app = self.python.app
-        if app.is_running and not app.future.done():
+        if app.is_running and app.future is not None and not app.future.done():
             app.exit(exception=EOFError)
         self._resources.close()

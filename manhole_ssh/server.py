@@ -18,7 +18,7 @@ import asyncssh
 from .auth import AuthorizedKey, AuthorizedKeys
 from .session import ManholeSession, SessionContext
 
-__all__ = ["ManholeServer", "ServerSettings", "start_server"]
+__all__ = ["ManholeServer", "ServerSettings", "shut_down", "start_server"]
 
 log = logging.getLogger("manhole_ssh.server")
 
@@ -55,6 +55,8 @@ class ServerSettings:
         self.authorized_keys = authorized_keys
         self.host_locals = host_locals
         self.host_loop = host_loop
+        self.connections: set[asyncssh.SSHServerConnection] = set()
+        self.sessions: set[ManholeSession] = set()
 
 
 def _describe_peer(conn: asyncssh.SSHServerConnection) -> str:
@@ -73,12 +75,17 @@ class ManholeServer(asyncssh.SSHServer):
         self._candidate: AuthorizedKey | None = None
         self._accepted: AuthorizedKey | None = None
         self._username = ""
+        self._connection: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._connection = conn
+        self._settings.connections.add(conn)
         self._peer = _describe_peer(conn)
         log.info("connection from %s", self._peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._connection is not None:
+            self._settings.connections.discard(self._connection)
         if exc is not None:
             log.info("connection from %s closed: %s", self._peer, exc)
         else:
@@ -118,7 +125,10 @@ class ManholeServer(asyncssh.SSHServer):
         if entry is None:
             log.info(
                 "refused publickey for %s from %s: %s %s is not in %s",
-                username, self._peer, _key_type(key), key.get_fingerprint("sha256"),
+                username,
+                self._peer,
+                _key_type(key),
+                key.get_fingerprint("sha256"),
                 self._settings.authorized_keys.path,
             )
         return entry is not None
@@ -128,8 +138,11 @@ class ManholeServer(asyncssh.SSHServer):
         if self._accepted is not None:
             log.info(
                 "Accepted publickey for %s from %s: %s %s (%s)",
-                self._username, self._peer, _key_type(self._accepted.key),
-                self._accepted.fingerprint, self._accepted.identity,
+                self._username,
+                self._peer,
+                _key_type(self._accepted.key),
+                self._accepted.fingerprint,
+                self._accepted.identity,
             )
 
     def session_requested(self) -> ManholeSession | bool:
@@ -140,6 +153,7 @@ class ManholeServer(asyncssh.SSHServer):
             peer=self._peer,
             host_locals=self._settings.host_locals,
             host_loop=self._settings.host_loop,
+            live_sessions=self._settings.sessions,
         )
         return ManholeSession(context)
 
@@ -172,3 +186,25 @@ async def start_server(
         keepalive_interval=KEEPALIVE_INTERVAL,
         keepalive_count_max=KEEPALIVE_COUNT_MAX,
     )
+
+
+async def shut_down(
+    acceptor: asyncssh.SSHAcceptor, settings: ServerSettings, timeout: float
+) -> None:
+    """Stop listening, tell every session, close every connection, and wait (at most
+    ``timeout``) for the sessions' worker threads to end. A statement blocked in C keeps
+    its thread until it returns; nothing else is left behind."""
+    acceptor.close()
+    sessions = list(settings.sessions)
+    for session in sessions:
+        session.announce("manhole-ssh is stopping: this session ends (the process keeps running).")
+    for connection in list(settings.connections):
+        connection.close()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while settings.connections and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    for session in sessions:
+        if session.executor is not None:
+            session.executor.close()
+            await asyncio.to_thread(session.executor.join, max(0.0, deadline - loop.time()))

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -48,6 +49,7 @@ class SessionContext:
     peer: str
     host_locals: Mapping[str, Any]
     host_loop: asyncio.AbstractEventLoop | None
+    live_sessions: set[ManholeSession]  # the server's registry, for a clean stop
 
 
 def format_traceback(error: BaseException, filename: str) -> str:
@@ -93,13 +95,16 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._script_complete: asyncio.Event | None = None
         self._started = time.monotonic()
         self._mode = "pty"
+        self._cancel_next_statement = False
 
     # asyncssh callbacks, all on the server's loop.
 
-    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:  # type: ignore[override]
+    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self._channel = chan
 
-    def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int], term_modes: Mapping[int, int]) -> bool:
+    def pty_requested(
+        self, term_type: str, term_size: tuple[int, int, int, int], term_modes: Mapping[int, int]
+    ) -> bool:
         columns, rows = term_size[0], term_size[1]
         self._terminal = (term_type, columns, rows)
         return True
@@ -126,6 +131,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             self._mode = "script"
             self._script_complete = asyncio.Event()
         self._setup_streams(self._channel)
+        self._context.live_sessions.add(self)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
@@ -136,17 +142,17 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             log.exception("session %s: handling input failed", self.session_id)
 
     def _route_input(self, data: bytes) -> None:
-        executor = self._executor
+        executor, repl = self._executor, self._repl
         if self._terminal is not None:
             text = data.decode("utf-8", "replace")
-            if executor is not None and executor.busy:
+            if (executor is not None and executor.busy) or (repl is not None and repl.accepted):
                 if _CTRL_C in text:
                     self._interrupt()
                     text = text.replace(_CTRL_C, "")
                 if self._stdin is not None and text:
                     self._stdin.feed(text)
-            elif self._repl is not None:
-                self._repl.feed(text)
+            elif repl is not None:
+                repl.feed(text)
             elif self._stdin is not None:
                 self._stdin.feed(text)
         elif self._script_complete is not None:
@@ -190,11 +196,13 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
                 output.resume()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._context.live_sessions.discard(self)
         self._close_streams()
         if self._executor is not None and self._executor.busy:
             log.info(
                 "session %s (%s): client left mid-statement; the statement is interrupted",
-                self.session_id, self._context.identity,
+                self.session_id,
+                self._context.identity,
             )
         self._shutdown()
         if self._task is not None and not self._task.done():
@@ -205,8 +213,11 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     async def _run(self) -> None:
         mode = self._mode
         log.info(
-            "session %s started: %s from %s, %s", self.session_id, self._context.identity,
-            self._context.peer, mode,
+            "session %s started: %s from %s, %s",
+            self.session_id,
+            self._context.identity,
+            self._context.peer,
+            mode,
         )
         status = 0
         try:
@@ -224,7 +235,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             status = 1
         finally:
             log.info(
-                "session %s ended: %s, %.1f s", self.session_id, self._context.identity,
+                "session %s ended: %s, %.1f s",
+                self.session_id,
+                self._context.identity,
                 time.monotonic() - self._started,
             )
         self._finish(status)
@@ -235,7 +248,10 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._stdout = ChannelOutput(loop, channel.write, pty=tty)
         self._stderr = self._stdout if tty else ChannelOutput(loop, channel.write_stderr, pty=False)
         self._stdin = ChannelInput(
-            loop, pause_reading=channel.pause_reading, resume_reading=channel.resume_reading, tty=tty
+            loop,
+            pause_reading=channel.pause_reading,
+            resume_reading=channel.resume_reading,
+            tty=tty,
         )
         streams = SessionStreams(
             stdout=SessionTextStream(self._stdout, name="<manhole stdout>", tty=tty),
@@ -259,6 +275,11 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         executor = self._executor
         assert executor is not None
         while True:
+            # What came in while code ran (or was about to) and was not read as its stdin
+            # was typed ahead of this prompt.
+            leftover = self._stdin.take_unread() if self._stdin is not None else ""
+            if leftover:
+                repl.feed(leftover)
             source = await repl.read()
             if source is None:
                 return
@@ -268,10 +289,11 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
                 # (ptpython validates input, so this is rare: e.g. validation turned off.)
                 repl.show_message(format_traceback(error, "<stdin>"))
                 continue
-            outcome = await executor.run(lambda compiled=compiled: self._run_interactive(compiled))
-            leftover = self._stdin.take_unread() if self._stdin is not None else ""
-            if leftover:
-                repl.feed(leftover)
+            if self._cancel_next_statement:  # Ctrl-C came between Enter and the start
+                self._cancel_next_statement = False
+                repl.show_message("KeyboardInterrupt")
+                continue
+            outcome = await executor.run(functools.partial(self._run_interactive, compiled))
             if outcome.kind is OutcomeKind.EXIT:
                 return
             if outcome.kind is OutcomeKind.INTERRUPTED:
@@ -313,7 +335,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         """Run a whole program (exec or script) and return its exit status."""
         assert self._executor is not None and self._stderr is not None
         try:
-            compiled = compile_statement(source, filename, show_last_expression=show_last_expression)
+            compiled = compile_statement(
+                source, filename, show_last_expression=show_last_expression
+            )
         except SyntaxError as error:
             self._stderr.write(format_traceback(error, filename))
             return 1
@@ -352,6 +376,17 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def _interrupt(self) -> None:
         if self._executor is not None and self._executor.interrupt():
             log.info("session %s: interrupt", self.session_id)
+        elif self._repl is not None and self._repl.accepted:
+            self._cancel_next_statement = True
+
+    def announce(self, message: str) -> None:
+        """Tell the client something (the manhole is stopping), on stderr or the terminal."""
+        if self._stderr is not None:
+            self._stderr.write(f"\n{message}\n")
+
+    @property
+    def executor(self) -> Executor | None:
+        return self._executor
 
     def _fail(self, message: str) -> None:
         if self._stderr is not None:

@@ -138,13 +138,8 @@ class SessionTextStream(io.TextIOBase):
         self._name = name
         self._tty = tty
 
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
-
-    @property
-    def errors(self) -> str:
-        return "replace"
+    encoding = "utf-8"
+    errors = "replace"
 
     @property
     def name(self) -> str:
@@ -193,13 +188,8 @@ class ChannelInput(io.TextIOBase):
         self._eof = False
         self._reading_paused = False
 
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
-
-    @property
-    def name(self) -> str:
-        return "<stdin>"
+    encoding = "utf-8"
+    name = "<stdin>"
 
     def readable(self) -> bool:
         return True
@@ -257,7 +247,7 @@ class ChannelInput(io.TextIOBase):
 class SessionStreams:
     """The three streams one session's thread sees."""
 
-    def __init__(self, stdout: TextIO, stderr: TextIO, stdin: TextIO) -> None:
+    def __init__(self, stdout: io.TextIOBase, stderr: io.TextIOBase, stdin: io.TextIOBase) -> None:
         self.stdout = stdout
         self.stderr = stderr
         self.stdin = stdin

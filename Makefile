@@ -1,0 +1,46 @@
+# manhole-ssh: `make demo` runs a live service with a manhole; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 2222
+BIN := $(VENV)/bin
+KEYS := keys
+
+.PHONY: demo test lint keys bench clean
+
+$(BIN)/manhole-ssh: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,lint]'
+	touch $@
+
+# Dev keys: a host key, a client key, and authorized_keys with that key plus your own.
+keys: $(KEYS)/ssh_host_ed25519_key $(KEYS)/id_ed25519 $(KEYS)/authorized_keys
+
+$(KEYS)/ssh_host_ed25519_key: | $(BIN)/manhole-ssh
+	$(BIN)/manhole-ssh keygen $@
+
+$(KEYS)/id_ed25519: | $(BIN)/manhole-ssh
+	$(BIN)/manhole-ssh keygen $@
+
+$(KEYS)/authorized_keys: $(KEYS)/id_ed25519
+	umask 077 && cat $(KEYS)/id_ed25519.pub $(wildcard $(HOME)/.ssh/id_*.pub) > $@
+
+demo: $(BIN)/manhole-ssh keys
+	$(BIN)/manhole-ssh demo --port $(PORT) --authorized-keys $(KEYS)/authorized_keys \
+		--host-key $(KEYS)/ssh_host_ed25519_key
+
+test: $(BIN)/manhole-ssh
+	$(BIN)/pytest -n 2
+
+lint: $(BIN)/manhole-ssh
+	$(BIN)/ruff check manhole_ssh tests $(wildcard bench)
+	$(BIN)/ruff format --check manhole_ssh tests $(wildcard bench)
+	$(BIN)/mypy
+
+bench: $(BIN)/manhole-ssh
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -f $(KEYS)/ssh_host_* $(KEYS)/id_* $(KEYS)/authorized_keys

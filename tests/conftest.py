@@ -1,0 +1,301 @@
+"""Fixtures: keys, a host process with a manhole, and the real OpenSSH client in a PTY."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncssh
+import pexpect
+import pyte
+import pytest
+
+HOST_APP = Path(__file__).with_name("host_app.py")
+
+if shutil.which("ssh") is None:
+    pytest.exit("the OpenSSH client (ssh) is needed: apt-get install openssh-client", returncode=3)
+
+
+def write_key_pair(path: Path, comment: str) -> asyncssh.SSHKey:
+    """A client key pair as ssh-keygen would write it (private key 0600)."""
+    key = asyncssh.generate_private_key("ssh-ed25519", comment=comment)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as private_file:
+        private_file.write(key.export_private_key("openssh"))
+    path.with_suffix(".pub").write_bytes(key.export_public_key("openssh"))
+    return key
+
+
+@dataclass
+class Keys:
+    folder: Path
+    client_key: Path
+    other_key: Path  # a valid key that is not authorized
+    authorized_keys: Path
+    host_key: Path
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    folder = tmp_path / "keys"
+    folder.mkdir(mode=0o700)
+    client_key = folder / "id_ed25519"
+    other_key = folder / "other_ed25519"
+    write_key_pair(client_key, "alice@test")
+    write_key_pair(other_key, "mallory@test")
+    authorized_keys = folder / "authorized_keys"
+    authorized_keys.write_bytes(client_key.with_suffix(".pub").read_bytes())
+    authorized_keys.chmod(0o600)
+    host_key = folder / "ssh_host_ed25519_key"
+    subprocess.run(
+        [sys.executable, "-m", "manhole_ssh", "keygen", str(host_key)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return Keys(folder, client_key, other_key, authorized_keys, host_key)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it is true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+@dataclass
+class Host:
+    """A host process running tests/host_app.py, with its stdout collected."""
+
+    process: subprocess.Popen[bytes]
+    port: int = 0
+    output: bytearray = field(default_factory=bytearray)
+
+    def read_output(self, timeout: float = 0.0) -> str:
+        """Collect what the host printed so far (waiting up to ``timeout`` for more)."""
+        assert self.process.stdout is not None
+        descriptor = self.process.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            readable, _, _ = select.select([descriptor], [], [], remaining)
+            if not readable:
+                break
+            chunk = os.read(descriptor, 65536)
+            if not chunk:
+                break
+            self.output.extend(chunk)
+            if timeout == 0.0:
+                continue
+        return self.output.decode("utf-8", "replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def start_host(keys: Keys, *options: str) -> Host:
+    process = subprocess.Popen(
+        [sys.executable, str(HOST_APP), str(keys.authorized_keys), str(keys.host_key), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    host = Host(process)
+    deadline = time.monotonic() + 30
+    while "PORT " not in host.read_output(0.1):
+        if time.monotonic() > deadline or not host.alive():
+            process.kill()
+            stderr = process.stderr.read().decode() if process.stderr else ""
+            raise AssertionError(f"host did not start: {host.output.decode()} {stderr}")
+    line = next(line for line in host.read_output().splitlines() if line.startswith("PORT "))
+    host.port = int(line.split()[1])
+    return host
+
+
+@pytest.fixture
+def host(keys: Keys) -> Iterator[Host]:
+    started = start_host(keys)
+    yield started
+    stop_host(started)
+
+
+@pytest.fixture
+def asyncio_host(keys: Keys) -> Iterator[Host]:
+    started = start_host(keys, "--asyncio")
+    yield started
+    stop_host(started)
+
+
+def stop_host(host: Host) -> None:
+    host.process.kill()
+    host.process.wait(timeout=10)
+    for stream in (host.process.stdout, host.process.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def ssh_argv(port: int, key: Path | None, *extra: str) -> list[str]:
+    """The real OpenSSH client, isolated from the user's config, agent and known hosts."""
+    argv = [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "IdentityAgent=none",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ConnectTimeout=20",
+        "-p",
+        str(port),
+    ]
+    if key is not None:
+        argv += ["-o", "IdentitiesOnly=yes", "-i", str(key)]
+    return [*argv, *extra]
+
+
+def run_ssh(
+    port: int, key: Path | None, *extra: str, stdin: bytes | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(
+        ssh_argv(port, key, *extra),
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+    )
+    return subprocess.CompletedProcess(
+        completed.args,
+        completed.returncode,
+        completed.stdout.decode("utf-8", "replace"),
+        completed.stderr.decode("utf-8", "replace"),
+    )
+
+
+def exec_code(
+    port: int, key: Path | None, code: str, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``ssh -p PORT 127.0.0.1 CODE``: run code in the host, the exec way."""
+    return run_ssh(port, key, "127.0.0.1", code, stdin=stdin)
+
+
+class _AnsweringScreen(pyte.Screen):  # type: ignore[misc]
+    """A screen that answers the cursor-position request, as a terminal does."""
+
+    def __init__(self, columns: int, lines: int, reply: Callable[[str], None] | None) -> None:
+        super().__init__(columns, lines)
+        self._reply = reply
+        self.cursor_requests = 0
+
+    def write_process_input(self, data: str) -> None:
+        self.cursor_requests += 1
+        if self._reply is not None:
+            self._reply(data)
+
+
+class Terminal:
+    """``ssh`` in a real PTY, its output rendered by a terminal emulator.
+
+    :param answer_cpr: answer ``ESC[6n`` like a real terminal (``False``: a client that
+        never answers).
+    """
+
+    def __init__(
+        self, argv: list[str], *, columns: int = 100, rows: int = 30, answer_cpr: bool = True
+    ) -> None:
+        self.child = pexpect.spawn(
+            argv[0], argv[1:], encoding="utf-8", codec_errors="replace", dimensions=(rows, columns)
+        )
+        self.child.delaybeforesend = None
+        self.screen = _AnsweringScreen(columns, rows, self.child.send if answer_cpr else None)
+        self.stream = pyte.Stream(self.screen)
+        self.transcript = ""
+
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.screen.display)
+
+    def pump(self, wait: float = 0.05) -> bool:
+        """Read what is available; false once the client has exited."""
+        try:
+            data = self.child.read_nonblocking(65536, timeout=wait)
+        except pexpect.TIMEOUT:
+            return True
+        except pexpect.EOF:
+            return False
+        self.transcript += data
+        self.stream.feed(data)
+        return True
+
+    def wait_screen(self, predicate: Callable[[str], bool], what: str, timeout: float = 15) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = self.pump()
+            text = self.text()
+            if predicate(text):
+                return text
+            if not alive or time.monotonic() > deadline:
+                reason = "the client exited" if not alive else f"timed out after {timeout} s"
+                raise AssertionError(f"{reason} waiting for {what}; screen:\n{text}")
+
+    def expect(self, fragment: str, timeout: float = 15) -> str:
+        return self.wait_screen(lambda text: fragment in text, repr(fragment), timeout)
+
+    def wait_prompt(self, timeout: float = 15) -> str:
+        """Wait until the cursor sits on an empty ``>>>`` prompt."""
+        return self.wait_screen(
+            lambda text: self.screen.display[self.screen.cursor.y].rstrip() == ">>>",
+            "an empty prompt",
+            timeout,
+        )
+
+    def evaluate(self, statement: str, expected: str, timeout: float = 15) -> str:
+        """Type a statement, wait for ``expected`` on screen, then for the next prompt."""
+        self.child.send(statement + "\r")
+        self.expect(expected, timeout)
+        return self.wait_prompt(timeout)
+
+    def send(self, data: str) -> None:
+        self.child.send(data)
+
+    def resize(self, columns: int, rows: int) -> None:
+        self.screen.resize(rows, columns)
+        self.child.setwinsize(rows, columns)
+
+    def wait_exit(self, timeout: float = 15) -> int:
+        deadline = time.monotonic() + timeout
+        while self.pump():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"ssh did not exit; screen:\n{self.text()}")
+        self.child.close()
+        return int(self.child.exitstatus if self.child.exitstatus is not None else -1)
+
+    def close(self) -> None:
+        self.child.close(force=True)
+
+
+@pytest.fixture
+def terminals() -> Iterator[Callable[..., Terminal]]:
+    opened: list[Terminal] = []
+
+    def open_terminal(argv: list[str], **options: object) -> Terminal:
+        terminal = Terminal(argv, **options)  # type: ignore[arg-type]
+        opened.append(terminal)
+        return terminal
+
+    yield open_terminal
+    for terminal in opened:
+        terminal.close()

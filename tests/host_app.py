@@ -1,0 +1,68 @@
+"""A host process for the tests: a small service with a manhole installed on a free port.
+
+Usage: python host_app.py AUTHORIZED_KEYS HOST_KEY [--asyncio] [--chatty]
+
+It prints ``PORT <n>`` on stdout once the manhole is installed, then runs until killed.
+``--asyncio`` runs the service on an asyncio loop (given to the manhole); ``--chatty``
+makes a host thread print ``host-line <n>`` on the host's stdout every 20 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import threading
+import time
+
+import manhole_ssh
+
+state = {"counter": 0, "cache": {"a": 1}}
+
+
+def chatter() -> None:
+    line = 0
+    while True:
+        line += 1
+        print(f"host-line {line}", flush=True)
+        time.sleep(0.02)
+
+
+async def serve_forever(options: argparse.Namespace) -> None:
+    loop = asyncio.get_running_loop()
+    install(options, {"host_loop": loop, "host_thread": threading.current_thread()})
+    while True:
+        await asyncio.sleep(0.05)
+        state["counter"] += 1
+
+
+def install(options: argparse.Namespace, extra: dict[str, object]) -> None:
+    manhole = manhole_ssh.install(
+        port=0,
+        authorized_keys=options.authorized_keys,
+        host_key=options.host_key,
+        locals={"state": state, **extra},
+    )
+    print(f"PORT {manhole.port}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("authorized_keys")
+    parser.add_argument("host_key")
+    parser.add_argument("--asyncio", action="store_true")
+    parser.add_argument("--chatty", action="store_true")
+    options = parser.parse_args()
+    if options.chatty:
+        threading.Thread(target=chatter, name="host-chatter", daemon=True).start()
+    if options.asyncio:
+        asyncio.run(serve_forever(options))
+        return
+    install(options, {"host_thread": threading.current_thread()})
+    while True:
+        time.sleep(0.05)
+        state["counter"] += 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""install(): configuration errors raised in the caller's thread, and a clean stop."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import Keys, exec_code
+
+import manhole_ssh
+from manhole_ssh import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def _uninstall() -> object:
+    yield
+    manhole_ssh.uninstall()
+
+
+def test_port_in_use(keys: Keys) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"port {port} on 127.0.0.1 is already in use"):
+            manhole_ssh.install(
+                port=port, authorized_keys=keys.authorized_keys, host_key=keys.host_key
+            )
+
+
+def test_missing_authorized_keys(keys: Keys, tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(ConfigError, match="does not exist: nobody could log in"):
+        manhole_ssh.install(port=0, authorized_keys=missing, host_key=keys.host_key)
+
+
+def test_empty_authorized_keys(keys: Keys) -> None:
+    keys.authorized_keys.write_text("# nobody yet\n")
+    with pytest.raises(ConfigError, match="holds no key"):
+        manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key)
+
+
+def test_writable_authorized_keys_refused(keys: Keys) -> None:
+    keys.authorized_keys.chmod(0o666)
+    with pytest.raises(ConfigError, match=r"writable by group and others.*chmod 600"):
+        manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key)
+
+
+def test_readable_host_key_refused(keys: Keys) -> None:
+    keys.host_key.chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by its owner only"):
+        manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key)
+
+
+def test_named_host_key_must_exist(keys: Keys, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="manhole-ssh keygen"):
+        manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys, host_key=tmp_path / "k")
+
+
+def test_remote_address_refused(keys: Keys) -> None:
+    with pytest.raises(ConfigError, match="not a loopback address"):
+        manhole_ssh.install(bind_address="0.0.0.0", port=0, authorized_keys=keys.authorized_keys)
+
+
+def test_twice_raises_unless_stopped(keys: Keys) -> None:
+    options = {"port": 0, "authorized_keys": keys.authorized_keys, "host_key": keys.host_key}
+    first = manhole_ssh.install(**options)
+    with pytest.raises(ConfigError, match="already installed"):
+        manhole_ssh.install(**options)
+    first.stop()
+    manhole_ssh.install(**options)
+
+
+def test_install_is_light_until_the_first_connection(keys: Keys) -> None:
+    """Nothing heavy is imported and nothing but one sleeping thread runs before a client comes."""
+    code = (
+        "import sys, threading, manhole_ssh\n"
+        f"m = manhole_ssh.install(port=0, authorized_keys={str(keys.authorized_keys)!r}, "
+        f"host_key={str(keys.host_key)!r})\n"
+        "heavy = [name for name in ('asyncio', 'asyncssh', 'ptpython', 'cryptography')\n"
+        "         if name in sys.modules]\n"
+        "print(heavy, sorted(t.name for t in threading.enumerate()))\n"
+        "m.stop()\n"
+        "print(sorted(t.name for t in threading.enumerate()))\n"
+    )
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+    )
+    assert result.stdout.splitlines() == ["[] ['MainThread', 'manhole-ssh']", "['MainThread']"]
+
+
+def test_default_host_key_is_made_on_first_use(
+    keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    manhole = manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys)
+    assert manhole.host_key_fingerprint is None
+    assert exec_code(manhole.port, keys.client_key, "'in'").stdout == "'in'\n"
+    key_path = tmp_path / "state" / "manhole-ssh" / "ssh_host_ed25519_key"
+    assert key_path.stat().st_mode & 0o777 == 0o600
+    assert key_path.parent.stat().st_mode & 0o777 == 0o700
+    assert manhole.host_key_fingerprint is not None
+
+
+def test_stop_leaves_no_thread_or_socket(keys: Keys) -> None:
+    before = {thread.name for thread in threading.enumerate()}
+    manhole = manhole_ssh.install(
+        port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key
+    )
+    assert exec_code(manhole.port, keys.client_key, "'x'").stdout == "'x'\n"
+    manhole_ssh.uninstall()
+    assert {thread.name for thread in threading.enumerate()} <= before
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", manhole.port)) != 0
