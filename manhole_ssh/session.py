@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import functools
 import itertools
 import logging
@@ -96,6 +97,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._started = time.monotonic()
         self._mode = "pty"
         self._cancel_next_statement = False
+        self._terminal_decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     # asyncssh callbacks, all on the server's loop.
 
@@ -144,17 +146,18 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def _route_input(self, data: bytes) -> None:
         executor, repl = self._executor, self._repl
         if self._terminal is not None:
-            text = data.decode("utf-8", "replace")
-            if (executor is not None and executor.busy) or (repl is not None and repl.accepted):
-                if _CTRL_C in text:
-                    self._interrupt()
-                    text = text.replace(_CTRL_C, "")
-                if self._stdin is not None and text:
-                    self._stdin.feed(text)
-            elif repl is not None:
+            text = self._terminal_decoder.decode(data)
+            statement_running = (executor is not None and executor.busy) or (
+                repl is not None and repl.accepted
+            )
+            if repl is not None and not statement_running:
                 repl.feed(text)
-            elif self._stdin is not None:
-                self._stdin.feed(text)
+                return
+            if _CTRL_C in text:
+                self._interrupt()
+                text = text.replace(_CTRL_C, "")
+            if self._stdin is not None and self._stdout is not None and text:
+                self._stdin.feed_typed(text, self._stdout.write)
         elif self._script_complete is not None:
             self._script.extend(data)
             if len(self._script) > _MAX_SCRIPT_BYTES:

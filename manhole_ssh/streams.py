@@ -16,6 +16,7 @@ import asyncio
 import codecs
 import contextlib
 import io
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -30,6 +31,8 @@ __all__ = [
     "install_routing",
 ]
 
+# CSI and SS3 sequences and other two-character escapes, as terminals send them.
+_ESCAPE_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|O.|.)?")
 # How much text may wait for the loop before a writing thread is made to wait.
 _HIGH_WATER = 256 * 1024
 # Blocking waits in worker threads wake up this often, so that an interrupt
@@ -185,7 +188,9 @@ class ChannelInput(io.TextIOBase):
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._condition = threading.Condition()
         self._buffer = ""
+        self._line = ""  # a typed line not yet ended with Enter (see feed_typed)
         self._eof = False
+        self._eof_once = False  # Ctrl-D on an empty typed line: one read returns ""
         self._reading_paused = False
 
     encoding = "utf-8"
@@ -207,6 +212,40 @@ class ChannelInput(io.TextIOBase):
                 self._pause_reading()
             self._condition.notify_all()
 
+    def feed_typed(self, text: str, echo: Callable[[str], object]) -> None:
+        """Keys typed on a terminal while code runs (called on the loop).
+
+        Handled as a terminal's line discipline would (ICANON, ECHO, ICRNL): echoed, edited
+        with Backspace and Ctrl-U, and readable a line at a time, on Enter; Ctrl-D on an
+        empty line is end-of-file for that read. Escape sequences (arrows, terminal
+        replies) are dropped rather than echoed.
+        """
+        for char in _ESCAPE_SEQUENCE.sub("", text):
+            if char in "\r\n":
+                echo("\r\n")
+                self._commit_line("\n")
+            elif char in "\x7f\x08":
+                if self._line:
+                    self._line = self._line[:-1]
+                    echo("\b \b")
+            elif char == "\x15":
+                echo("\b \b" * len(self._line))
+                self._line = ""
+            elif char == "\x04":
+                self._commit_line("")
+            elif char >= " " or char == "\t":
+                self._line += char
+                echo(char)
+
+    def _commit_line(self, end: str) -> None:
+        line, self._line = self._line + end, ""
+        with self._condition:
+            if line:
+                self._buffer += line
+            else:
+                self._eof_once = True
+            self._condition.notify_all()
+
     def feed_eof(self) -> None:
         with self._condition:
             self._buffer += self._decoder.decode(b"", final=True)
@@ -214,20 +253,22 @@ class ChannelInput(io.TextIOBase):
             self._condition.notify_all()
 
     def take_unread(self) -> str:
-        """Remove and return what no one has read (typed ahead of the next prompt)."""
+        """Remove and return what no one has read, as keys typed ahead of the next prompt."""
         with self._condition:
-            text, self._buffer = self._buffer, ""
+            text = (self._buffer + self._line).replace("\n", "\r")
+            self._buffer = self._line = ""
+            self._eof_once = False
             return text
 
     def read(self, size: int | None = -1) -> str:
         with self._condition:
-            while not self._eof and (size is None or size < 0 or len(self._buffer) < size):
+            while not self._at_eof() and (size is None or size < 0 or len(self._buffer) < size):
                 self._condition.wait(_WAIT_SLICE)
             return self._take(len(self._buffer) if size is None or size < 0 else size)
 
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
         with self._condition:
-            while "\n" not in self._buffer and not self._eof:
+            while "\n" not in self._buffer and not self._at_eof():
                 if size is not None and 0 <= size <= len(self._buffer):
                     break
                 self._condition.wait(_WAIT_SLICE)
@@ -235,6 +276,12 @@ class ChannelInput(io.TextIOBase):
             if size is not None and size >= 0:
                 end = min(end, size)
             return self._take(end)
+
+    def _at_eof(self) -> bool:
+        if self._eof_once and not self._buffer:
+            self._eof_once = False
+            return True
+        return self._eof
 
     def _take(self, count: int) -> str:
         text, self._buffer = self._buffer[:count], self._buffer[count:]

@@ -189,3 +189,39 @@ def test_window_resize_redraws_at_the_new_width(
     terminal.resize(columns=70, rows=30)
     wait_for(lambda: terminal.pump() and status_bar_end() == 70, 10, "status bar at width 70")
     terminal.evaluate("'after resize'", "'after resize'")
+
+
+def test_input_reads_a_typed_line(terminals: OpenTerminal, host: Host, keys: Keys) -> None:
+    """Code that reads stdin (input(), pdb) gets lines typed on the terminal, echoed."""
+    terminal = open_repl(terminals, host, keys)
+    terminal.send("answer = input('who? ')\r")
+    terminal.expect("who? ")
+    terminal.send("bobx\x7f\r")  # with a Backspace
+    terminal.wait_prompt()
+    terminal.evaluate("answer", "'bob'")
+    assert "who? bob" in terminal.text()
+
+
+def test_client_vanishing_mid_statement_leaves_no_thread(
+    terminals: OpenTerminal, host: Host, keys: Keys
+) -> None:
+    terminal = open_repl(terminals, host, keys)
+    terminal.send("while True: state['vanish'] = state.get('vanish', 0) + 1\r\r")
+    wait_for(lambda: is_true(host, keys, "state.get('vanish', 0) > 0"), 10, "the loop to run")
+    terminal.child.kill(9)  # the client dies without a word
+    workers = "sum(1 for t in __import__('threading').enumerate() if 'worker' in t.name) == 1"
+    wait_for(lambda: is_true(host, keys, workers), 10, "the session's worker thread to end")
+    assert host.alive()
+
+
+def test_garbage_and_truncated_handshakes_leave_the_host_serving(host: Host, keys: Keys) -> None:
+    import os
+    import socket
+
+    for payload in (os.urandom(4096), b"SSH-2.0-OpenSSH_9.2\r\n" + os.urandom(64), b"SSH-2.0-"):
+        with socket.create_connection(("127.0.0.1", host.port), timeout=10) as raw:
+            raw.sendall(payload)
+            raw.shutdown(socket.SHUT_WR)
+            while raw.recv(65536):  # the server closes the connection
+                pass
+    assert exec_code(host.port, keys.client_key, "'still here'").stdout == "'still here'\n"
