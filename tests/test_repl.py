@@ -1,0 +1,62 @@
+"""ptpython as the manhole configures it: what it must not do to the host."""
+
+from __future__ import annotations
+
+import io
+
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from ptpython.utils import get_jedi_script_from_document
+
+from manhole_ssh.repl import Repl
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.touched = 0
+
+    @property
+    def costly(self) -> list[int]:
+        self.touched += 1
+        return [1, 2, 3]
+
+    def __getitem__(self, key: object) -> list[int]:
+        self.touched += 1
+        return [1]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_completion_and_signatures_do_not_run_host_code() -> None:
+    probe = Probe()
+    namespace = {"probe": probe}
+    repl = Repl(namespace, _Terminal(), term="xterm", columns=80, rows=24)
+    try:
+        completer = repl.python._completer
+        for text in ("probe.costly.", "probe['x'].", "probe.costly[0]."):
+            event = CompleteEvent(completion_requested=True)
+            list(completer.get_completions(Document(text), event))
+            script = get_jedi_script_from_document(Document(text), namespace, namespace)
+            script.get_signatures()
+        names = [c.text for c in completer.get_completions(Document("probe.c"), CompleteEvent())]
+        assert "costly" in names  # completion works, from names alone
+        assert probe.touched == 0
+    finally:
+        repl.close()
+
+
+def test_host_affecting_keys_stay_off() -> None:
+    """Ctrl-Z would stop the host process; F4's editor and the pager would use its terminal."""
+    repl = Repl({}, _Terminal(), term="xterm", columns=80, rows=24)
+    try:
+        python = repl.python
+        python.enable_system_bindings = True  # what the F2 menu would do
+        python.enable_open_in_editor = True
+        python.enable_pager = True
+        assert not (python.enable_system_bindings or python.enable_open_in_editor)
+        assert not python.enable_pager
+    finally:
+        repl.close()
