@@ -23,6 +23,7 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import CPR_Support
+from ptpython.completer import PythonCompleter
 from ptpython.repl import PythonRepl
 from ptpython.utils import unindent_code
 
@@ -33,6 +34,8 @@ __all__ = ["Repl"]
 # available on request (ptpython's F2 menu: "Dictionary completion").
 jedi.settings.allow_unsafe_interpreter_executions = False
 
+# Text that ends in a name (not a number) or an attribute dot: worth completing.
+_COMPLETABLE_TAIL = re.compile(r"(?:^|\W)[^\W\d]\w*\.?$|[)\]]\.$")
 # The answer of a terminal to "where is the cursor?" (ESC [ 6 n).
 _CURSOR_POSITION_REPORT = re.compile(r"\x1b\[\d+;\d+R")
 _ASK_CURSOR_POSITION = "\x1b[6n"
@@ -43,8 +46,24 @@ def _fixed(value: bool, why: str) -> Any:
     return property(lambda self: value, lambda self, new_value: None, doc=why)
 
 
+class _NameCompleter(PythonCompleter):
+    """ptpython's completer, completing while typing only after a name or a dot.
+
+    ptpython also starts jedi after every digit (``1+41``): each such run is CPU taken from
+    the host (and the GIL from the server's loop) for no useful completion.
+    """
+
+    def _complete_python_while_typing(self, document: Document) -> bool:
+        return _COMPLETABLE_TAIL.search(document.text_before_cursor) is not None
+
+
 class _ManholePythonRepl(PythonRepl):
     accepted = False  # Enter was pressed on a complete statement; it is about to run
+
+    def _on_input_timeout(self, buffer: Any) -> None:
+        # ptpython asks jedi for signatures after every change, even when it shows none.
+        if self.show_signature or self.show_docstring:
+            super()._on_input_timeout(buffer)
 
     def _accept_handler(self, buffer: Any) -> bool:
         self.accepted = bool(buffer.text.strip())  # a blank line runs nothing
@@ -97,6 +116,11 @@ class Repl:
             input=self._input,
             output=self.output,
             color_depth=self.output.get_default_color_depth(),
+        )
+        self.python.completer = _NameCompleter(
+            self.python.get_globals,
+            self.python.get_locals,
+            lambda: self.python.enable_dictionary_completion,
         )
         self.python.confirm_exit = False  # Ctrl-D leaves at once, as in a shell
         app = self.python.app

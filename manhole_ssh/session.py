@@ -132,7 +132,13 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         else:
             self._mode = "script"
             self._script_complete = asyncio.Event()
-        self._setup_streams(self._channel)
+        try:
+            self._setup_streams(self._channel)
+        except Exception as error:  # e.g. no thread can be started: refuse this session only
+            log.exception("session %s could not start", self.session_id)
+            self._channel.write_stderr(f"manhole-ssh: session could not start: {error}\n".encode())
+            self._channel.exit(1)
+            return
         self._context.live_sessions.add(self)
         self._task = asyncio.get_running_loop().create_task(self._run())
 

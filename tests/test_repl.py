@@ -60,3 +60,15 @@ def test_host_affecting_keys_stay_off() -> None:
         assert not python.enable_pager
     finally:
         repl.close()
+
+
+def test_completion_while_typing_starts_after_names_not_numbers() -> None:
+    repl = Repl({}, _Terminal(), term="xterm", columns=80, rows=24)
+    try:
+        wants_completion = repl.python.completer._complete_python_while_typing
+        for text in ("pri", "state.", "x.ca", "f(a", "items[0]."):
+            assert wants_completion(Document(text)), text
+        for text in ("1+41", "3.", "x = 12", "'abc'"):
+            assert not wants_completion(Document(text)), text
+    finally:
+        repl.close()
