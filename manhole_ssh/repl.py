@@ -161,6 +161,15 @@ class Repl:
         self.python.confirm_exit = False  # Ctrl-D leaves at once, as in a shell
         app = self.python.app
         app.terminal_size_polling_interval = None  # resizes come from the channel
+        draw = app._redraw
+
+        def redraw_unless_exiting(render_as_done: bool = False) -> None:
+            # Once Enter has accepted the input, the final ("done") drawing follows: a
+            # redraw still scheduled by the keystrokes would cost a whole render for nothing.
+            if render_as_done or app.future is None or not app.future.done():
+                draw(render_as_done)
+
+        app._redraw = redraw_unless_exiting
 
     def probe_cursor_position_reports(self) -> str:
         """The request to send once, at the start, to learn whether the client answers CPR."""
