@@ -169,7 +169,7 @@ class Repl:
             if render_as_done or app.future is None or not app.future.done():
                 draw(render_as_done)
 
-        app._redraw = redraw_unless_exiting
+        app._redraw = redraw_unless_exiting  # type: ignore[method-assign]
 
     def probe_cursor_position_reports(self) -> str:
         """The request to send once, at the start, to learn whether the client answers CPR."""
