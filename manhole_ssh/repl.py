@@ -27,12 +27,18 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import CPR_Support
 from prompt_toolkit.renderer import print_formatted_text as print_formatted_text_to_output
 from prompt_toolkit.styles import BaseStyle, default_ui_style, merge_styles
+from ptpython import python_input
 from ptpython.completer import PythonCompleter
 from ptpython.printer import OutputPrinter
 from ptpython.repl import PythonRepl
+from ptpython.style import get_all_code_styles
 from ptpython.utils import unindent_code
 
 __all__ = ["Repl"]
+
+# ptpython converts every Pygments style for each new REPL (35 ms of a session's start);
+# the converted styles are immutable, so every session can share one conversion.
+python_input.get_all_code_styles = functools.cache(get_all_code_styles)
 
 # Completion and signatures must not run host code while the user only types: jedi would
 # otherwise call properties and __getitem__ of live objects. Evaluating completion stays
@@ -152,11 +158,11 @@ class Repl:
             input=self._input,
             output=self.output,
             color_depth=self.output.get_default_color_depth(),
-        )
-        self.python.completer = _NameCompleter(
-            self.python.get_globals,
-            self.python.get_locals,
-            lambda: self.python.enable_dictionary_completion,
+            _completer=_NameCompleter(
+                lambda: namespace,
+                lambda: namespace,
+                lambda: self.python.enable_dictionary_completion,
+            ),
         )
         self.python.confirm_exit = False  # Ctrl-D leaves at once, as in a shell
         app = self.python.app
