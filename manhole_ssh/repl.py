@@ -14,7 +14,6 @@ import contextlib
 import functools
 import io
 import re
-from collections.abc import Mapping
 from typing import Any, TextIO, cast
 
 import jedi.settings
@@ -141,7 +140,7 @@ class Repl:
 
     def __init__(
         self,
-        namespace: Mapping[str, Any],
+        namespace: dict[str, Any],
         stdout: io.TextIOBase,
         *,
         term: str,
