@@ -40,6 +40,12 @@ def install(
     loop: asyncio.AbstractEventLoop | None = None,
     daemon: bool = True,
     log_level: int | str | None = None,
+    audit_file: str | os.PathLike[str] | None = None,
+    login_grace_time: float = 30.0,
+    max_auth_tries: int = 6,
+    max_startups: int = 10,
+    per_source_max_startups: int = 3,
+    max_sessions: int = 10,
 ) -> Manhole:
     """Open the manhole: an SSH server on ``bind_address:port`` (127.0.0.1:2222).
 
@@ -54,6 +60,13 @@ def install(
         automatically when ``install()`` is called from a running loop.
     :param daemon: whether the server thread is a daemon thread.
     :param log_level: level for the ``manhole_ssh`` loggers.
+    :param audit_file: also append the audit trail (JSON lines, see
+        ``manhole_ssh.audit``) to this file, created with mode 0600.
+    :param login_grace_time: seconds a connection may take to authenticate.
+    :param max_auth_tries: refused keys per connection before it is cut.
+    :param max_startups: unauthenticated connections at once; more are dropped.
+    :param per_source_max_startups: the same, per client address.
+    :param max_sessions: open sessions per connection.
     :raises ConfigError: a file is missing or unsafe, the port is in use, an option is
         wrong, or a manhole is already installed.
     """
@@ -64,7 +77,7 @@ def install(
             loop = asyncio_module.get_running_loop()
         except RuntimeError:
             loop = None
-    from .config import Config
+    from .config import Config, Limits
 
     config = Config.build(
         port=port,
@@ -75,6 +88,14 @@ def install(
         loop=loop,
         daemon=daemon,
         log_level=log_level,
+        audit_file=audit_file,
+        limits=Limits(
+            login_grace_time=login_grace_time,
+            max_auth_tries=max_auth_tries,
+            max_startups=max_startups,
+            per_source_max_startups=per_source_max_startups,
+            max_sessions=max_sessions,
+        ),
     )
     with _install_lock:
         if _installed is not None and _installed.running:

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["DEFAULT_BIND_ADDRESS", "DEFAULT_PORT", "Config", "ConfigError", "default_host_key_path"]
+__all__ = [
+    "DEFAULT_BIND_ADDRESS",
+    "DEFAULT_PORT",
+    "Config",
+    "ConfigError",
+    "Limits",
+    "default_host_key_path",
+]
 
 DEFAULT_PORT = 2222
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
@@ -40,6 +47,26 @@ def _default_authorized_keys_path() -> Path:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Caps on what clients may hold, named after sshd's options."""
+
+    login_grace_time: float = 30.0  # seconds an unauthenticated connection may stay
+    max_auth_tries: int = 6  # failed key offers per connection before it is cut
+    max_startups: int = 10  # unauthenticated connections at once, from everywhere
+    per_source_max_startups: int = 3  # unauthenticated connections at once, per address
+    max_sessions: int = 10  # open sessions per connection
+
+    def __post_init__(self) -> None:
+        for name in ("max_auth_tries", "max_startups", "per_source_max_startups", "max_sessions"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
+        grace = self.login_grace_time
+        if not isinstance(grace, int | float) or isinstance(grace, bool) or grace <= 0:
+            raise ConfigError(f"login_grace_time must be a positive number of seconds: {grace!r}")
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated options of one manhole.
 
@@ -56,6 +83,8 @@ class Config:
     loop: asyncio.AbstractEventLoop | None = None
     daemon: bool = True
     log_level: int | None = None
+    audit_file: Path | None = None
+    limits: Limits = field(default_factory=lambda: Limits())
 
     @classmethod
     def build(
@@ -69,6 +98,8 @@ class Config:
         loop: asyncio.AbstractEventLoop | None = None,
         daemon: bool = True,
         log_level: int | str | None = None,
+        audit_file: str | os.PathLike[str] | None = None,
+        limits: Limits | None = None,
     ) -> Config:
         address, port = _split_address(bind_address, port)
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
@@ -103,6 +134,8 @@ class Config:
             loop=loop,
             daemon=bool(daemon),
             log_level=_log_level(log_level),
+            audit_file=Path(os.path.expanduser(os.fspath(audit_file))) if audit_file else None,
+            limits=limits or Limits(),
         )
 
 

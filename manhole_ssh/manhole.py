@@ -17,21 +17,39 @@ import os
 import select
 import socket
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .auth import precheck_authorized_keys
 from .config import Config, ConfigError
+from .filemodes import check_private
 from .helpers import MANHOLE_THREAD_PREFIX
 from .hostkey import host_key_fingerprint, precheck_host_key
 
 if TYPE_CHECKING:
     import asyncio
 
+    from .audit import AuditFile
+
 __all__ = ["Manhole"]
 
 log = logging.getLogger("manhole_ssh")
 
 _BACKLOG = 64
+
+
+def open_audit_file(path: Path) -> AuditFile:
+    """Open (append) the audit file, refusing one that others can read or write."""
+    from .audit import AuditFile
+
+    if path.exists():
+        check_private(path, "audit file")
+    try:
+        audit_file = AuditFile(path)
+    except OSError as error:
+        raise ConfigError(f"audit file {path} cannot be opened: {error.strerror}") from None
+    audit_file.attach()
+    return audit_file
 
 
 def _bind(address: str, port: int) -> socket.socket:
@@ -76,6 +94,7 @@ class Manhole:
         self._stop_requested: asyncio.Event | None = None
         self._stopped = threading.Event()
         self._stop_timeout = 5.0
+        self._audit_file: AuditFile | None = None
         # A pipe that wakes the dormant thread; closed (-1) under the lock when it ends.
         self._wakeup_lock = threading.Lock()
         self._wakeup_read = self._wakeup_write = -1
@@ -89,7 +108,14 @@ class Manhole:
             logging.getLogger("manhole_ssh").setLevel(config.log_level)
         if config.host_key_path.exists():
             self.host_key_fingerprint = host_key_fingerprint(config.host_key_path)
-        self._socket = _bind(config.bind_address, config.port)
+        if config.audit_file is not None:
+            self._audit_file = open_audit_file(config.audit_file)
+        try:
+            self._socket = _bind(config.bind_address, config.port)
+        except ConfigError:
+            if self._audit_file is not None:
+                self._audit_file.detach()
+            raise
         self.address, self.port = self._socket.getsockname()[:2]
         self._wakeup_read, self._wakeup_write = os.pipe()
         self._thread = threading.Thread(
@@ -126,6 +152,9 @@ class Manhole:
             self._thread.join(timeout + 1.0)
         if self._socket is not None:
             self._socket.close()
+        if self._audit_file is not None:
+            self._audit_file.detach()
+            self._audit_file = None
 
     def _thread_main(self) -> None:
         try:
@@ -182,7 +211,7 @@ class Manhole:
         authorized_keys = AuthorizedKeys(config.authorized_keys_path)
         if not len(authorized_keys):
             log.warning("no usable key in %s: every login is refused", config.authorized_keys_path)
-        settings = ServerSettings(authorized_keys, config.locals, config.loop)
+        settings = ServerSettings(authorized_keys, config.locals, config.loop, config.limits)
         assert self._socket is not None
         acceptor = await start_server(self._socket, host_key, settings)
         try:

@@ -15,7 +15,9 @@ from typing import Any
 
 import asyncssh
 
+from .audit import audit
 from .auth import AuthorizedKey, AuthorizedKeys
+from .config import Limits
 from .session import ManholeSession, SessionContext
 
 __all__ = ["ManholeServer", "ServerSettings", "shut_down", "start_server"]
@@ -38,7 +40,6 @@ MAC_ALGORITHMS = (
     "hmac-sha2-512-etm@openssh.com",
     "umac-128-etm@openssh.com",
 )
-LOGIN_GRACE_TIME = 30.0
 KEEPALIVE_INTERVAL = 30.0
 KEEPALIVE_COUNT_MAX = 3
 
@@ -51,41 +52,65 @@ class ServerSettings:
         authorized_keys: AuthorizedKeys,
         host_locals: Mapping[str, Any],
         host_loop: asyncio.AbstractEventLoop | None,
+        limits: Limits,
     ) -> None:
         self.authorized_keys = authorized_keys
         self.host_locals = host_locals
         self.host_loop = host_loop
-        self.connections: set[asyncssh.SSHServerConnection] = set()
-        self.sessions: set[ManholeSession] = set()
+        self.limits = limits
+        self.servers: set[ManholeServer] = set()  # one per open connection
 
-
-def _describe_peer(conn: asyncssh.SSHServerConnection) -> str:
-    peer = conn.get_extra_info("peername")
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]} port {peer[1]}"
-    return str(peer or "unknown")
+    def unauthenticated_from(self, source: str | None) -> int:
+        """How many connections (from ``source``, or from anywhere) are not logged in yet."""
+        return sum(
+            1
+            for server in self.servers
+            if not server.authenticated and (source is None or server.source == source)
+        )
 
 
 class ManholeServer(asyncssh.SSHServer):
-    """One client connection: authenticates it and opens its sessions."""
+    """One client connection: authenticates it, within the limits, and opens its sessions."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self._settings = settings
+        self.source = "unknown"
         self._peer = "unknown"
         self._candidate: AuthorizedKey | None = None
         self._accepted: AuthorizedKey | None = None
         self._username = ""
-        self._connection: asyncssh.SSHServerConnection | None = None
+        self._failures = 0
+        self.connection: asyncssh.SSHServerConnection | None = None
+        self.sessions: set[ManholeSession] = set()
+
+    @property
+    def authenticated(self) -> bool:
+        return self._accepted is not None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        self._connection = conn
-        self._settings.connections.add(conn)
-        self._peer = _describe_peer(conn)
+        self.connection = conn
+        peer = conn.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.source, self._peer = str(peer[0]), f"{peer[0]} port {peer[1]}"
+        limits = self._settings.limits
+        refusal = None
+        if self._settings.unauthenticated_from(None) >= limits.max_startups:
+            refusal = f"{limits.max_startups} unauthenticated connections already (max_startups)"
+        elif self._settings.unauthenticated_from(self.source) >= limits.per_source_max_startups:
+            refusal = (
+                f"{limits.per_source_max_startups} unauthenticated connections from "
+                f"{self.source} already (per_source_max_startups)"
+            )
+        audit("connect", source=self.source, peer=self._peer, refused=refusal)
+        if refusal is not None:
+            log.warning("dropped connection from %s: %s", self._peer, refusal)
+            asyncio.get_running_loop().call_soon(conn.abort)
+            return
+        self._settings.servers.add(self)
         log.info("connection from %s", self._peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._connection is not None:
-            self._settings.connections.discard(self._connection)
+        self._settings.servers.discard(self)
         if exc is not None:
             log.info("connection from %s closed: %s", self._peer, exc)
         else:
@@ -116,6 +141,8 @@ class ManholeServer(asyncssh.SSHServer):
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         """Called for the client's offer and again for its signed request; asyncssh checks
         the signature after this returns true."""
+        if self._failures >= self._settings.limits.max_auth_tries:
+            return False  # the connection is being cut
         try:
             entry = self._settings.authorized_keys.find(key)
         except Exception:
@@ -123,37 +150,86 @@ class ManholeServer(asyncssh.SSHServer):
             entry = None
         self._candidate = entry
         if entry is None:
-            log.info(
-                "refused publickey for %s from %s: %s %s is not in %s",
-                username,
-                self._peer,
-                _key_type(key),
-                key.get_fingerprint("sha256"),
-                self._settings.authorized_keys.path,
-            )
+            self._refused(username, key)
         return entry is not None
 
-    def auth_completed(self) -> None:
-        self._accepted = self._candidate
-        if self._accepted is not None:
-            log.info(
-                "Accepted publickey for %s from %s: %s %s (%s)",
-                self._username,
-                self._peer,
-                _key_type(self._accepted.key),
-                self._accepted.fingerprint,
-                self._accepted.identity,
+    def _refused(self, username: str, key: asyncssh.SSHKey) -> None:
+        self._failures += 1
+        fingerprint = key.get_fingerprint("sha256")
+        path = self._settings.authorized_keys.path
+        log.info(
+            "refused publickey for %s from %s: %s %s is not in %s",
+            username,
+            self._peer,
+            _key_type(key),
+            fingerprint,
+            path,
+        )
+        audit(
+            "auth",
+            result="refused",
+            user=username,
+            source=self.source,
+            peer=self._peer,
+            key_type=_key_type(key),
+            fingerprint=fingerprint,
+            reason=f"key not in {path}",
+        )
+        max_auth_tries = self._settings.limits.max_auth_tries
+        if self._failures >= max_auth_tries and self.connection is not None:
+            log.warning(
+                "disconnecting %s: %d refused keys (max_auth_tries)", self._peer, self._failures
             )
+            asyncio.get_running_loop().call_soon(
+                self.connection.disconnect,
+                asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
+                f"Too many authentication failures ({max_auth_tries})",
+            )
+
+    def auth_completed(self) -> None:
+        accepted = self._accepted = self._candidate
+        if accepted is None:
+            return
+        key_type = _key_type(accepted.key)
+        log.info(
+            "Accepted publickey for %s from %s: %s %s (%s)",
+            self._username,
+            self._peer,
+            key_type,
+            accepted.fingerprint,
+            accepted.identity,
+        )
+        audit(
+            "auth",
+            result="accepted",
+            user=self._username,
+            source=self.source,
+            peer=self._peer,
+            key_type=key_type,
+            fingerprint=accepted.fingerprint,
+            identity=accepted.identity,
+        )
 
     def session_requested(self) -> ManholeSession | bool:
         if self._accepted is None:  # cannot happen after auth; refuse rather than assume
             return False
+        max_sessions = self._settings.limits.max_sessions
+        if len(self.sessions) >= max_sessions:
+            log.warning(
+                "refused a session to %s: %d open on its connection (max_sessions)",
+                self._peer,
+                max_sessions,
+            )
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                f"{max_sessions} sessions are open on this connection (max_sessions)",
+            )
         context = SessionContext(
             identity=self._accepted.identity,
             peer=self._peer,
             host_locals=self._settings.host_locals,
             host_loop=self._settings.host_loop,
-            live_sessions=self._settings.sessions,
+            live_sessions=self.sessions,
         )
         return ManholeSession(context)
 
@@ -182,7 +258,7 @@ async def start_server(
         x11_forwarding=False,
         allow_scp=False,
         encoding=None,
-        login_timeout=LOGIN_GRACE_TIME,
+        login_timeout=settings.limits.login_grace_time,
         keepalive_interval=KEEPALIVE_INTERVAL,
         keepalive_count_max=KEEPALIVE_COUNT_MAX,
     )
@@ -195,14 +271,16 @@ async def shut_down(
     ``timeout``) for the sessions' worker threads to end. A statement blocked in C keeps
     its thread until it returns; nothing else is left behind."""
     acceptor.close()
-    sessions = list(settings.sessions)
+    servers = list(settings.servers)
+    sessions = [session for server in servers for session in server.sessions]
     for session in sessions:
         session.announce("manhole-ssh is stopping: this session ends (the process keeps running).")
-    for connection in list(settings.connections):
-        connection.close()
+    for server in servers:
+        if server.connection is not None:
+            server.connection.close()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while settings.connections and loop.time() < deadline:
+    while settings.servers and loop.time() < deadline:
         await asyncio.sleep(0.01)
     for session in sessions:
         if session.executor is not None:

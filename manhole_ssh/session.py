@@ -20,13 +20,14 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
 import asyncssh
 
+from .audit import audit
 from .executor import Executor, Outcome, OutcomeKind, compile_statement
 from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
 from .repl import Repl
@@ -63,6 +64,23 @@ def format_traceback(error: BaseException, filename: str) -> str:
     lines = ["Traceback (most recent call last):\n", *frames.format()] if frames else []
     lines.extend(traceback.format_exception_only(type(error), error))
     return "".join(lines)
+
+
+def _describe_result(result: object) -> str:
+    return "no result" if result is None else f"result {type(result).__name__}"
+
+
+def _describe(outcome: Outcome) -> str:
+    """How a statement ended, for the audit trail."""
+    if outcome.kind is OutcomeKind.DONE:
+        return str(outcome.value)
+    if outcome.kind is OutcomeKind.EXIT:
+        return f"exit {outcome.value!r}"
+    if outcome.kind is OutcomeKind.ERROR and outcome.exception is not None:
+        return f"exception {type(outcome.exception).__name__}"
+    if outcome.kind is OutcomeKind.ABANDONED:
+        return f"interrupted, still blocked in C in thread {outcome.thread_name!r}"
+    return "interrupted"
 
 
 def _banner(identity: str) -> str:
@@ -228,6 +246,13 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             self._context.peer,
             mode,
         )
+        audit(
+            "session_start",
+            session=self.session_id,
+            identity=self._context.identity,
+            peer=self._context.peer,
+            kind=mode,
+        )
         status = 0
         try:
             if mode == "pty":
@@ -243,11 +268,17 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             log.exception("session %s failed", self.session_id)
             status = 1
         finally:
+            duration = time.monotonic() - self._started
             log.info(
-                "session %s ended: %s, %.1f s",
-                self.session_id,
-                self._context.identity,
-                time.monotonic() - self._started,
+                "session %s ended: %s, %.1f s", self.session_id, self._context.identity, duration
+            )
+            audit(
+                "session_end",
+                session=self.session_id,
+                identity=self._context.identity,
+                kind=mode,
+                duration=round(duration, 3),
+                status=status,
             )
         self._finish(status)
 
@@ -296,13 +327,17 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
                 compiled = compile_statement(source, "<stdin>", show_last_expression=True)
             except SyntaxError as error:
                 # (ptpython validates input, so this is rare: e.g. validation turned off.)
+                self._audit_statement(source, "syntax error", 0.0)
                 repl.show_message(format_traceback(error, "<stdin>"))
                 continue
             if self._cancel_next_statement:  # Ctrl-C came between Enter and the start
                 self._cancel_next_statement = False
+                self._audit_statement(source, "interrupted before it started", 0.0)
                 repl.show_message("KeyboardInterrupt")
                 continue
-            outcome = await executor.run(functools.partial(self._run_interactive, compiled))
+            outcome = await self._run_audited(
+                source, functools.partial(self._run_interactive, compiled)
+            )
             if outcome.kind is OutcomeKind.EXIT:
                 return
             if outcome.kind is OutcomeKind.INTERRUPTED:
@@ -317,8 +352,28 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             elif outcome.kind is OutcomeKind.ERROR and outcome.exception is not None:
                 repl.show_message(format_traceback(outcome.exception, "<stdin>"))
 
-    def _run_interactive(self, compiled: CodeType) -> None:
-        """In the worker thread: run one REPL statement and draw its result or traceback."""
+    async def _run_audited(self, source: str, job: Callable[[], str]) -> Outcome:
+        """Run one statement in the worker thread and record it in the audit trail."""
+        assert self._executor is not None
+        started = time.monotonic()
+        outcome = await self._executor.run(job)
+        self._audit_statement(source, _describe(outcome), time.monotonic() - started)
+        return outcome
+
+    def _audit_statement(self, source: str, how: str, duration: float) -> None:
+        audit(
+            "statement",
+            session=self.session_id,
+            identity=self._context.identity,
+            peer=self._context.peer,
+            code=source,
+            outcome=how,
+            duration=round(duration, 6),
+        )
+
+    def _run_interactive(self, compiled: CodeType) -> str:
+        """In the worker thread: run one REPL statement, draw its result or traceback, and
+        say how it ended."""
         executor, repl, namespace = self._executor, self._repl, self._namespace
         assert executor is not None and repl is not None
         try:
@@ -328,10 +383,11 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         except BaseException as error:
             if executor.still_wanted():
                 repl.show_exception(error)
-            return
+            return f"exception {type(error).__name__}"
         if result is not None and executor.still_wanted():
             namespace["_"] = result
             repl.show_result(result)
+        return _describe_result(result)
 
     async def _run_script(self) -> int:
         assert self._script_complete is not None
@@ -351,14 +407,15 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             self._stderr.write(format_traceback(error, filename))
             return 1
 
-        def run() -> None:
+        def run() -> str:
             assert self._executor is not None
             result = self._executor.evaluate(compiled, self._namespace)
             if result is not None:
                 print(repr(result))
             sys.stdout.flush()
+            return _describe_result(result)
 
-        outcome = await self._executor.run(run)
+        outcome = await self._run_audited(source, run)
         return self._exit_status(outcome, filename)
 
     def _exit_status(self, outcome: Outcome, filename: str) -> int:

@@ -1,10 +1,11 @@
 """A host process for the tests: a small service with a manhole installed on a free port.
 
-Usage: python host_app.py AUTHORIZED_KEYS HOST_KEY [--asyncio] [--chatty]
+Usage: python host_app.py AUTHORIZED_KEYS HOST_KEY [--asyncio] [--chatty] [--set NAME=VALUE]…
 
 It prints ``PORT <n>`` on stdout once the manhole is installed, then runs until killed.
 ``--asyncio`` runs the service on an asyncio loop (given to the manhole); ``--chatty``
-makes a host thread print ``host-line <n>`` on the host's stdout every 20 ms.
+makes a host thread print ``host-line <n>`` on the host's stdout every 20 ms; ``--set``
+passes any other install() option (a number, or a string).
 """
 
 from __future__ import annotations
@@ -42,8 +43,19 @@ def install(options: argparse.Namespace, extra: dict[str, object]) -> None:
         authorized_keys=options.authorized_keys,
         host_key=options.host_key,
         locals={"state": state, **extra},
+        **dict(_option(setting) for setting in options.set),
     )
     print(f"PORT {manhole.port}", flush=True)
+
+
+def _option(setting: str) -> tuple[str, object]:
+    name, _, text = setting.partition("=")
+    for kind in (int, float):
+        try:
+            return name, kind(text)
+        except ValueError:
+            pass
+    return name, text
 
 
 def main() -> None:
@@ -52,6 +64,7 @@ def main() -> None:
     parser.add_argument("host_key")
     parser.add_argument("--asyncio", action="store_true")
     parser.add_argument("--chatty", action="store_true")
+    parser.add_argument("--set", action="append", default=[])
     options = parser.parse_args()
     if options.chatty:
         threading.Thread(target=chatter, name="host-chatter", daemon=True).start()

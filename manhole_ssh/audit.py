@@ -1,0 +1,49 @@
+"""The audit trail: one JSON object per line, per event, through the ``manhole_ssh.audit``
+logger (and, if asked, a file of its own with mode 0600).
+
+Events: ``connect``, ``auth`` (accepted or refused, with key type, fingerprint, identity and
+reason), ``session_start``, ``session_end``, and ``statement`` for every piece of code run,
+with how it ended and how long it took. What the user typed is logged whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["AuditFile", "audit", "audit_log"]
+
+audit_log = logging.getLogger("manhole_ssh.audit")
+
+
+def audit(event: str, **fields: Any) -> None:
+    """Record one event (cheap when nobody listens)."""
+    if not audit_log.isEnabledFor(logging.INFO):
+        return
+    record = {"time": round(time.time(), 6), "event": event, "pid": os.getpid(), **fields}
+    audit_log.info(json.dumps(record, default=str, ensure_ascii=False))
+
+
+class AuditFile:
+    """A file handler for the audit logger, created with mode 0600 and appended to."""
+
+    def __init__(self, path: Path) -> None:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        stream = os.fdopen(descriptor, "a", encoding="utf-8", buffering=1)
+        self.handler = logging.StreamHandler(stream)
+        self.handler.setFormatter(logging.Formatter("%(message)s"))
+        self._stream = stream
+
+    def attach(self) -> None:
+        audit_log.addHandler(self.handler)
+        if audit_log.getEffectiveLevel() > logging.INFO:
+            audit_log.setLevel(logging.INFO)
+
+    def detach(self) -> None:
+        audit_log.removeHandler(self.handler)
+        self.handler.close()
+        self._stream.close()

@@ -1,0 +1,132 @@
+"""The door's limits and its audit trail, against the running server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+from conftest import Host, Keys, exec_code, start_host, stop_host, wait_for
+
+
+@pytest.fixture
+def audited_host(keys: Keys, tmp_path: Path) -> Iterator[tuple[Host, Path]]:
+    audit_file = tmp_path / "audit.jsonl"
+    started = start_host(keys, "--set", f"audit_file={audit_file}")
+    yield started, audit_file
+    stop_host(started)
+
+
+def read_events(audit_file: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in audit_file.read_text().splitlines()]
+
+
+def test_audit_trail_records_logins_sessions_and_statements(
+    audited_host: tuple[Host, Path], keys: Keys
+) -> None:
+    host, audit_file = audited_host
+    assert exec_code(host.port, keys.client_key, "1+1").stdout == "2\n"
+    assert exec_code(host.port, keys.client_key, "1/0").returncode == 1
+    assert exec_code(host.port, keys.other_key, "1").returncode == 255
+
+    def statements() -> list[dict[str, object]]:
+        return [event for event in read_events(audit_file) if event["event"] == "statement"]
+
+    wait_for(lambda: len(statements()) == 2, 10, "two statements in the audit file")
+    assert audit_file.stat().st_mode & 0o777 == 0o600
+    first, second = statements()
+    assert (first["code"], first["outcome"], first["identity"]) == (
+        "1+1",
+        "result int",
+        "alice@test",
+    )
+    assert (second["code"], second["outcome"]) == ("1/0", "exception ZeroDivisionError")
+    events = read_events(audit_file)
+    kinds = [event["event"] for event in events]
+    assert {"connect", "auth", "session_start", "session_end"} <= set(kinds)
+    accepted = [e for e in events if e["event"] == "auth" and e["result"] == "accepted"]
+    refused = [e for e in events if e["event"] == "auth" and e["result"] == "refused"]
+    assert accepted[0]["key_type"] == "ED25519" and accepted[0]["identity"] == "alice@test"
+    other_public = asyncssh.read_public_key(keys.other_key.with_suffix(".pub"))
+    assert refused[0]["fingerprint"] == other_public.get_fingerprint("sha256")
+    ends = [e for e in events if e["event"] == "session_end"]
+    assert [e["status"] for e in ends] == [0, 1]
+
+
+def test_max_auth_tries_cuts_a_connection(audited_host: tuple[Host, Path]) -> None:
+    host, audit_file = audited_host
+    wrong_keys = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(20)]
+
+    async def try_keys() -> None:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            host.port,
+            known_hosts=None,
+            agent_path=None,
+            config=None,
+            client_keys=wrong_keys,
+            password=None,
+        ):
+            pass
+
+    with pytest.raises((asyncssh.Error, OSError)):  # refused, or cut while it writes
+        asyncio.run(try_keys())
+    refused = [e for e in read_events(audit_file) if e.get("result") == "refused"]
+    assert len(refused) == 6  # max_auth_tries, then the connection was cut
+
+
+def test_max_sessions_per_connection(host: Host, keys: Keys) -> None:
+    async def open_sessions() -> tuple[int, str]:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            host.port,
+            known_hosts=None,
+            agent_path=None,
+            config=None,
+            client_keys=[str(keys.client_key)],
+        ) as connection:
+            opened = [await connection.create_process() for _ in range(10)]  # scripts waiting
+            with pytest.raises(asyncssh.ChannelOpenError) as refused:
+                await connection.create_process()
+            for process in opened:
+                process.stdin.write_eof()
+                await process.wait()
+            again = await connection.run("'room again'")
+            return len(opened), f"{refused.value.reason} / {again.stdout}"
+
+    count, text = asyncio.run(open_sessions())
+    assert count == 10
+    assert text == "10 sessions are open on this connection (max_sessions) / 'room again'\n"
+
+
+def test_one_source_cannot_hold_every_login_slot(host: Host, keys: Keys) -> None:
+    """Idle unauthenticated connections from 127.0.0.2 are capped (per_source_max_startups);
+    a login from 127.0.0.1 still gets in."""
+
+    def connect_from(address: str) -> socket.socket:
+        connection = socket.create_connection(("127.0.0.1", host.port), 10, (address, 0))
+        assert connection.recv(64).startswith(b"SSH-2.0-manhole_ssh")
+        return connection
+
+    idle = [connect_from("127.0.0.2") for _ in range(3)]
+    try:
+        extra = socket.create_connection(("127.0.0.1", host.port), 10, ("127.0.0.2", 0))
+        with extra:
+            extra.settimeout(10)
+            received = b""
+            while chunk := extra.recv(4096):  # the server drops it: EOF, not a timeout
+                received += chunk
+        assert exec_code(host.port, keys.client_key, "'from elsewhere'").stdout == (
+            "'from elsewhere'\n"
+        )
+        for connection in idle:  # the first three are still open
+            connection.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                connection.recv(1)
+    finally:
+        for connection in idle:
+            connection.close()
