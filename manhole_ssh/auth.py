@@ -2,21 +2,21 @@
 
 The file is OpenSSH's format. It is parsed here, line by line, rather than by asyncssh,
 because asyncssh rejects a whole file for one bad line and silently ignores options it does
-not enforce. A line that cannot be used is logged with its number and skipped. Lines with
-options (``from=``, ``command=`` …) are refused for now: accepting a key while ignoring a
-restriction written next to it would let it do more than its owner allowed.
+not enforce (``expiry-time``, ``restrict``). A line that cannot be used is logged with its
+number and skipped; see :mod:`.keyoptions` for the options and why unknown ones void a line.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import ConfigError
 from .filemodes import check_not_writable_by_others
+from .keyoptions import KeyOptions, split_options
 
 if TYPE_CHECKING:
     import asyncssh
@@ -73,6 +73,7 @@ class AuthorizedKey:
     comment: str
     fingerprint: str
     line_number: int
+    options: KeyOptions = field(default_factory=KeyOptions)
 
     @property
     def identity(self) -> str:
@@ -129,16 +130,15 @@ class AuthorizedKeys:
 
         keys: dict[bytes, AuthorizedKey] = {}
         for line_number, line in _key_lines(text):
+            options = KeyOptions()
+            if not _is_key_type(line.split(None, 1)[0]):
+                try:
+                    option_text, line = split_options(line)
+                    options = KeyOptions.parse(option_text)
+                except ValueError as error:
+                    log.warning("%s line %d skipped: %s", self.path, line_number, error)
+                    continue
             words = line.split(None, 2)
-            if not _is_key_type(words[0]):
-                log.warning(
-                    "%s line %d skipped: key options (%s) are not supported yet, and a key "
-                    "is never accepted without its restrictions",
-                    self.path,
-                    line_number,
-                    words[0][:40],
-                )
-                continue
             if len(words) < 2:
                 log.warning(
                     "%s line %d skipped: no key data after %r", self.path, line_number, words[0]
@@ -163,5 +163,6 @@ class AuthorizedKeys:
                 comment=words[2].strip() if len(words) > 2 else "",
                 fingerprint=key.get_fingerprint("sha256"),
                 line_number=line_number,
+                options=options,
             )
         return keys

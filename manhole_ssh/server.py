@@ -148,22 +148,27 @@ class ManholeServer(asyncssh.SSHServer):
         except Exception:
             log.exception("refusing key: reading authorized_keys failed")
             entry = None
+        reason = (
+            f"key not in {self._settings.authorized_keys.path}"
+            if entry is None
+            else entry.options.refusal(self.source)
+        )
+        if reason is not None:
+            self._refused(username, key, reason)
+            entry = None
         self._candidate = entry
-        if entry is None:
-            self._refused(username, key)
         return entry is not None
 
-    def _refused(self, username: str, key: asyncssh.SSHKey) -> None:
+    def _refused(self, username: str, key: asyncssh.SSHKey, reason: str) -> None:
         self._failures += 1
         fingerprint = key.get_fingerprint("sha256")
-        path = self._settings.authorized_keys.path
         log.info(
-            "refused publickey for %s from %s: %s %s is not in %s",
+            "refused publickey for %s from %s: %s %s: %s",
             username,
             self._peer,
             _key_type(key),
             fingerprint,
-            path,
+            reason,
         )
         audit(
             "auth",
@@ -173,7 +178,7 @@ class ManholeServer(asyncssh.SSHServer):
             peer=self._peer,
             key_type=_key_type(key),
             fingerprint=fingerprint,
-            reason=f"key not in {path}",
+            reason=reason,
         )
         max_auth_tries = self._settings.limits.max_auth_tries
         if self._failures >= max_auth_tries and self.connection is not None:
@@ -230,6 +235,8 @@ class ManholeServer(asyncssh.SSHServer):
             host_locals=self._settings.host_locals,
             host_loop=self._settings.host_loop,
             live_sessions=self.sessions,
+            pty_allowed=self._accepted.options.pty,
+            forced_command=self._accepted.options.command,
         )
         return ManholeSession(context)
 

@@ -52,6 +52,8 @@ class SessionContext:
     host_locals: Mapping[str, Any]
     host_loop: asyncio.AbstractEventLoop | None
     live_sessions: set[ManholeSession]  # the server's registry, for a clean stop
+    pty_allowed: bool = True  # false for a key with no-pty or restrict
+    forced_command: str | None = None  # a key's command="…": the only code it may run
 
 
 def format_traceback(error: BaseException, filename: str) -> str:
@@ -125,6 +127,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def pty_requested(
         self, term_type: str, term_size: tuple[int, int, int, int], term_modes: Mapping[int, int]
     ) -> bool:
+        if not self._context.pty_allowed:
+            log.info("session %s: terminal refused (no-pty or restrict)", self.session_id)
+            return False
         columns, rows = term_size[0], term_size[1]
         self._terminal = (term_type, columns, rows)
         return True
@@ -143,6 +148,16 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def session_started(self) -> None:
         # Everything data_received() needs is set up now: input may arrive before the task runs.
         assert self._channel is not None
+        forced = self._context.forced_command
+        if forced is not None:
+            if self._command not in (None, forced):
+                log.info(
+                    "session %s: %s asked to run %r; its key runs only its command=",
+                    self.session_id,
+                    self._context.identity,
+                    self._command,
+                )
+            self._command = forced
         if self._terminal is not None and self._command is None:
             self._mode = "pty"
         elif self._command is not None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import asyncssh
 import pytest
-from conftest import Host, Keys, exec_code, run_ssh
+from conftest import Host, Keys, Terminal, exec_code, run_ssh, ssh_argv
+
+OpenTerminal = Callable[..., Terminal]
 
 
 def test_wrong_key_is_refused(host: Host, keys: Keys) -> None:
@@ -67,5 +70,66 @@ def test_bad_lines_are_skipped_not_fatal(host: Host, keys: Keys) -> None:
         b'from="10.0.0.0/8" ' + keys.other_key.with_suffix(".pub").read_bytes() + good
     )
     assert exec_code(host.port, keys.client_key, "'ok'").stdout == "'ok'\n"
-    # A key with options is never accepted without them being enforced.
-    assert exec_code(host.port, keys.other_key, "1").returncode == 255
+    assert exec_code(host.port, keys.other_key, "1").returncode == 255  # not from 10.x
+
+
+def authorize_other_key(keys: Keys, options: str) -> None:
+    """authorized_keys: alice's key as is, the other key with ``options`` in front."""
+    keys.authorized_keys.write_bytes(
+        keys.client_key.with_suffix(".pub").read_bytes()
+        + options.encode()
+        + b" "
+        + keys.other_key.with_suffix(".pub").read_bytes()
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "gets_in"),
+    [
+        ('from="127.0.0.1"', True),
+        ('from="127.0.0.0/8"', True),
+        ('from="10.*,!127.0.0.1"', False),
+        ('from="!127.0.0.1,*"', False),
+        ('expiry-time="20200101"', False),
+        ('expiry-time="29991231"', True),
+        ("no-pty,no-port-forwarding,no-agent-forwarding", True),
+        ("unknown-option", False),
+        ('environment="A=1"', False),
+        ("cert-authority", False),
+    ],
+)
+def test_key_options(host: Host, keys: Keys, options: str, gets_in: bool) -> None:
+    authorize_other_key(keys, options)
+    result = exec_code(host.port, keys.other_key, "'in'")
+    assert (result.returncode, result.stdout) == ((0, "'in'\n") if gets_in else (255, ""))
+    assert exec_code(host.port, keys.client_key, "'alice'").stdout == "'alice'\n"
+
+
+@pytest.mark.parametrize("options", ["no-pty", "restrict"])
+def test_no_pty_and_restrict_refuse_a_terminal(
+    host: Host, keys: Keys, terminals: OpenTerminal, options: str
+) -> None:
+    """The client is told, and the session goes on without a terminal (a script on stdin)."""
+    authorize_other_key(keys, options)
+    terminal = terminals(ssh_argv(host.port, keys.other_key, "127.0.0.1"))
+    terminal.expect("PTY allocation request failed")
+    terminal.send("import sys; print('tty:', sys.stdout.isatty())\n\x04")
+    terminal.expect("tty: False")
+    assert terminal.wait_exit() == 0
+
+
+def test_restrict_then_pty_allows_a_terminal(
+    host: Host, keys: Keys, terminals: OpenTerminal
+) -> None:
+    authorize_other_key(keys, "restrict,pty")
+    terminal = terminals(ssh_argv(host.port, keys.other_key, "-tt", "127.0.0.1"))
+    terminal.wait_prompt()
+    terminal.evaluate("import sys; sys.stdout.isatty()", "True")
+
+
+def test_forced_command_is_all_a_key_runs(host: Host, keys: Keys) -> None:
+    authorize_other_key(keys, 'command="print(6 * 7)"')
+    result = exec_code(host.port, keys.other_key, "print('something else')")
+    assert (result.returncode, result.stdout.strip()) == (0, "42")
+    script = run_ssh(host.port, keys.other_key, "-T", "127.0.0.1", stdin=b"print('sneaky')\n")
+    assert script.stdout.strip() == "42"

@@ -1,0 +1,194 @@
+"""The options in front of a key in authorized_keys, parsed strictly, as sshd does.
+
+Supported: ``from="pattern,…"``, ``expiry-time="YYYYMMDD[HHMM[SS]][Z]"``, ``no-pty``,
+``restrict`` (then ``pty`` re-allows a terminal) and ``command="…"`` (the session runs only
+that code, as an exec would). The forwarding options (``no-port-forwarding``,
+``no-agent-forwarding``, ``no-X11-forwarding``, ``no-user-rc``, ``permitopen``,
+``permitlisten``) restrict what the manhole never offers, so they are accepted as they are.
+Anything else — unknown options, ``cert-authority``, ``environment`` — makes the whole
+line unusable: a key must never get in while a restriction next to it is ignored.
+"""
+
+from __future__ import annotations
+
+import calendar
+import fnmatch
+import ipaddress
+import time
+from dataclasses import dataclass
+
+__all__ = ["KeyOptions", "split_options"]
+
+_NO_OPS = frozenset(
+    {
+        "no-port-forwarding",
+        "no-agent-forwarding",
+        "no-x11-forwarding",
+        "no-user-rc",
+        "permitopen",
+        "permitlisten",
+        "port-forwarding",
+        "agent-forwarding",
+        "x11-forwarding",
+        "user-rc",
+    }
+)
+_NOT_SUPPORTED = {
+    "cert-authority": "certificates are not supported yet",
+    "principals": "certificates are not supported yet",
+    "environment": "sessions take no environment",
+    "tunnel": "tunnels are not offered",
+    "no-touch-required": "security-key options are not supported yet",
+    "verify-required": "security-key options are not supported yet",
+}
+
+
+def split_options(line: str) -> tuple[str, str]:
+    """Split a line into its options and the rest (key type, key, comment).
+
+    The options end at the first blank outside double quotes.
+    """
+    in_quotes = False
+    index = 0
+    while index < len(line):
+        char = line[index]
+        if char == "\\" and in_quotes:
+            index += 2
+            continue
+        if char == '"':
+            in_quotes = not in_quotes
+        elif char in " \t" and not in_quotes:
+            return line[:index], line[index:].strip()
+        index += 1
+    raise ValueError(
+        "unterminated quote in the options" if in_quotes else "no key after the options"
+    )
+
+
+def _split_list(options: str) -> list[tuple[str, str | None]]:
+    parts: list[tuple[str, str | None]] = []
+    current = ""
+    in_quotes = False
+    index = 0
+    while index <= len(options):
+        char = options[index] if index < len(options) else ","
+        if char == "\\" and in_quotes and index + 1 < len(options):
+            current += options[index + 1]
+            index += 2
+            continue
+        if char == '"':
+            in_quotes = not in_quotes
+        elif char == "," and not in_quotes:
+            name, equals, value = current.partition("=")
+            if not name:
+                raise ValueError("empty option")
+            parts.append((name.lower(), value if equals else None))
+            current = ""
+        else:
+            current += char
+        index += 1
+    return parts
+
+
+def _parse_expiry(text: str) -> float:
+    utc = text.endswith(("Z", "z"))
+    digits = text[:-1] if utc else text
+    formats = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+    if not digits.isdigit() or len(digits) not in formats:
+        raise ValueError(f"expiry-time {text!r} is not YYYYMMDD[HHMM[SS]][Z]")
+    parsed = time.strptime(digits, formats[len(digits)])
+    return float(calendar.timegm(parsed)) if utc else time.mktime(parsed)
+
+
+def _check_pattern(pattern: str) -> None:
+    body = pattern.removeprefix("!")
+    if not body:
+        raise ValueError("empty pattern in from=")
+    if "/" in body:
+        try:
+            ipaddress.ip_network(body, strict=True)
+        except ValueError as error:
+            raise ValueError(f"from= pattern {body!r}: {error}") from None
+
+
+@dataclass(frozen=True)
+class KeyOptions:
+    """What the options allow; the defaults are a line without options."""
+
+    from_patterns: tuple[str, ...] | None = None
+    expires_at: float | None = None
+    pty: bool = True
+    command: str | None = None
+
+    @classmethod
+    def parse(cls, options: str) -> KeyOptions:
+        """:raises ValueError: with the reason the line cannot be used."""
+        from_patterns: tuple[str, ...] | None = None
+        expires_at: float | None = None
+        restrict = no_pty = pty = False
+        command: str | None = None
+        for name, value in _split_list(options):
+            needs_value = name in ("from", "expiry-time", "command")
+            if needs_value and value is None:
+                raise ValueError(f"option {name} needs a value")
+            if not needs_value and value is not None and name not in ("permitopen", "permitlisten"):
+                raise ValueError(f"option {name} takes no value")
+            if name == "from":
+                assert value is not None
+                patterns = tuple(pattern.strip() for pattern in value.split(","))
+                for pattern in patterns:
+                    _check_pattern(pattern)
+                from_patterns = (from_patterns or ()) + patterns
+            elif name == "expiry-time":
+                assert value is not None
+                expires_at = _parse_expiry(value)
+            elif name == "command":
+                if command is not None:
+                    raise ValueError("more than one command=")
+                command = value
+            elif name == "restrict":
+                restrict = True
+            elif name == "no-pty":
+                no_pty = True
+            elif name == "pty":
+                pty = True
+            elif name in _NOT_SUPPORTED:
+                raise ValueError(f"option {name}: {_NOT_SUPPORTED[name]}")
+            elif name not in _NO_OPS:
+                raise ValueError(f"unknown option {name!r}")
+        return cls(
+            from_patterns=from_patterns,
+            expires_at=expires_at,
+            pty=not no_pty and (pty or not restrict),
+            command=command,
+        )
+
+    def refusal(self, source: str, now: float | None = None) -> str | None:
+        """Why a login from address ``source`` is refused now, or ``None`` if it may go on."""
+        if self.expires_at is not None and (now or time.time()) >= self.expires_at:
+            expired = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.expires_at))
+            return f"key expired at {expired} (expiry-time)"
+        if self.from_patterns is not None and not _source_matches(source, self.from_patterns):
+            return f'source {source} is not allowed by from="{",".join(self.from_patterns)}"'
+        return None
+
+
+def _pattern_matches(source: str, pattern: str) -> bool:
+    if "/" in pattern:
+        try:
+            return ipaddress.ip_address(source) in ipaddress.ip_network(pattern)
+        except ValueError:
+            return False
+    return fnmatch.fnmatchcase(source.lower(), pattern.lower())
+
+
+def _source_matches(source: str, patterns: tuple[str, ...]) -> bool:
+    """sshd's rule: a matching negated pattern refuses; else any matching pattern allows."""
+    allowed = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        if _pattern_matches(source, pattern.removeprefix("!")):
+            if negated:
+                return False
+            allowed = True
+    return allowed
