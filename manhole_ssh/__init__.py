@@ -46,6 +46,8 @@ def install(
     max_startups: int = 10,
     per_source_max_startups: int = 3,
     max_sessions: int = 10,
+    activate_on: int | str | None = None,
+    oneshot: bool = False,
 ) -> Manhole:
     """Open the manhole: an SSH server on ``bind_address:port`` (127.0.0.1:2222).
 
@@ -67,6 +69,10 @@ def install(
     :param max_startups: unauthenticated connections at once; more are dropped.
     :param per_source_max_startups: the same, per client address.
     :param max_sessions: open sessions per connection.
+    :param activate_on: a signal (``signal.SIGUSR1``, ``"USR1"``): listen only once the
+        process receives it; until then nothing listens and nothing heavy is imported.
+        Needs ``install()`` in the main thread; a handler already set is still called.
+    :param oneshot: stop the manhole once its first session has ended.
     :raises ConfigError: a file is missing or unsafe, the port is in use, an option is
         wrong, or a manhole is already installed.
     """
@@ -89,6 +95,8 @@ def install(
         daemon=daemon,
         log_level=log_level,
         audit_file=audit_file,
+        activate_on=activate_on,
+        oneshot=oneshot,
         limits=Limits(
             login_grace_time=login_grace_time,
             max_auth_tries=max_auth_tries,

@@ -85,6 +85,8 @@ class Config:
     log_level: int | None = None
     audit_file: Path | None = None
     limits: Limits = field(default_factory=lambda: Limits())
+    activate_on: int | None = None  # a signal number: listen only once it arrives
+    oneshot: bool = False  # stop after the first session ends
 
     @classmethod
     def build(
@@ -100,6 +102,8 @@ class Config:
         log_level: int | str | None = None,
         audit_file: str | os.PathLike[str] | None = None,
         limits: Limits | None = None,
+        activate_on: int | str | None = None,
+        oneshot: bool = False,
     ) -> Config:
         address, port = _split_address(bind_address, port)
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
@@ -136,6 +140,8 @@ class Config:
             log_level=_log_level(log_level),
             audit_file=Path(os.path.expanduser(os.fspath(audit_file))) if audit_file else None,
             limits=limits or Limits(),
+            activate_on=_signal_number(activate_on),
+            oneshot=bool(oneshot),
         )
 
 
@@ -171,6 +177,25 @@ def _check_loopback(address: str) -> None:
             "code in this process, so manhole-ssh only listens on loopback (127.0.0.1, ::1); "
             "reach it from elsewhere with `ssh -J` through the host's own sshd."
         )
+
+
+def _signal_number(activate_on: int | str | None) -> int | None:
+    """``signal.SIGUSR1``, ``10``, ``"USR1"`` or ``"SIGUSR1"`` -> the signal's number."""
+    if activate_on is None:
+        return None
+    import signal
+
+    if isinstance(activate_on, str):
+        name = activate_on.upper()
+        name = name if name.startswith("SIG") else f"SIG{name}"
+        number = getattr(signal, name, None)
+        if not isinstance(number, signal.Signals):
+            raise ConfigError(f"activate_on {activate_on!r} is not a signal name such as 'USR1'")
+        return int(number)
+    try:
+        return int(signal.Signals(activate_on))
+    except ValueError:
+        raise ConfigError(f"activate_on {activate_on!r} is not a signal number") from None
 
 
 def _log_level(level: int | str | None) -> int | None:

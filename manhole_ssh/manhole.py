@@ -15,10 +15,12 @@ import errno
 import logging
 import os
 import select
+import signal
 import socket
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from .auth import precheck_authorized_keys
 from .config import Config, ConfigError
@@ -95,6 +97,9 @@ class Manhole:
         self._stopped = threading.Event()
         self._stop_timeout = 5.0
         self._audit_file: AuditFile | None = None
+        self._activation = threading.Event()
+        self._activation_signal: int | None = None
+        self._previous_handler: Any = None
         # A pipe that wakes the dormant thread; closed (-1) under the lock when it ends.
         self._wakeup_lock = threading.Lock()
         self._wakeup_read = self._wakeup_write = -1
@@ -111,17 +116,24 @@ class Manhole:
         if config.audit_file is not None:
             self._audit_file = open_audit_file(config.audit_file)
         try:
-            self._socket = _bind(config.bind_address, config.port)
+            if config.activate_on is None:
+                self._listen()
+            else:
+                self._arm_signal(config.activate_on)
         except ConfigError:
             if self._audit_file is not None:
                 self._audit_file.detach()
             raise
-        self.address, self.port = self._socket.getsockname()[:2]
         self._wakeup_read, self._wakeup_write = os.pipe()
         self._thread = threading.Thread(
             target=self._thread_main, name=MANHOLE_THREAD_PREFIX, daemon=config.daemon
         )
         self._thread.start()
+
+    def _listen(self) -> None:
+        config = self.config
+        self._socket = _bind(config.bind_address, config.port)
+        self.address, self.port = self._socket.getsockname()[:2]
         log.info(
             "manhole-ssh listening on %s port %d (host key %s); connect with: ssh -p %d %s",
             self.address,
@@ -130,6 +142,34 @@ class Manhole:
             self.port,
             self.address,
         )
+
+    def _arm_signal(self, signal_number: int) -> None:
+        """Listen once ``signal_number`` arrives. The handler only sets an event (safe
+        wherever the main thread was interrupted); the manhole's thread does the rest."""
+        name = signal.Signals(signal_number).name
+        try:
+            self._previous_handler = signal.signal(signal_number, self._on_activation_signal)
+        except ValueError:
+            raise ConfigError(
+                f"activate_on={name} needs install() to be called from the main thread "
+                "(Python sets signal handlers there only)"
+            ) from None
+        self._activation_signal = signal_number
+        log.info("manhole-ssh waits for %s (kill -%s %d) to listen", name, name[3:], os.getpid())
+
+    def _on_activation_signal(self, signal_number: int, frame: FrameType | None) -> None:
+        self._activation.set()
+        previous = self._previous_handler
+        if callable(previous):
+            previous(signal_number, frame)
+
+    def _disarm_signal(self) -> None:
+        if self._activation_signal is None:
+            return
+        with contextlib.suppress(ValueError, TypeError):  # not the main thread: leave it
+            if signal.getsignal(self._activation_signal) == self._on_activation_signal:
+                signal.signal(self._activation_signal, self._previous_handler)
+                self._activation_signal = None
 
     @property
     def running(self) -> bool:
@@ -141,6 +181,8 @@ class Manhole:
             return
         self._stopped.set()
         self._stop_timeout = timeout
+        self._activation.set()
+        self._disarm_signal()
         with self._wakeup_lock:
             if self._wakeup_write >= 0:
                 os.write(self._wakeup_write, b"x")  # wakes the thread if it waits in select()
@@ -158,14 +200,35 @@ class Manhole:
 
     def _thread_main(self) -> None:
         try:
+            if self._socket is None and not self._activate():
+                return
             if self._wait_for_first_connection():
                 self._run_server()
         finally:
             self._stopped.set()
+            if self._socket is not None:
+                self._socket.close()
             with self._wakeup_lock:
                 os.close(self._wakeup_read)
                 os.close(self._wakeup_write)
                 self._wakeup_read = self._wakeup_write = -1
+
+    def _activate(self) -> bool:
+        """Wait for the activation signal, then listen; false if stopped or failed."""
+        self._activation.wait()
+        if self._stopped.is_set():
+            return False
+        try:
+            self._listen()
+        except ConfigError as error:
+            self.error = error
+            log.error("manhole-ssh could not start on %s: %s", self._signal_name(), error)
+            return False
+        return True
+
+    def _signal_name(self) -> str:
+        number = self.config.activate_on
+        return signal.Signals(number).name if number is not None else "install()"
 
     def _wait_for_first_connection(self) -> bool:
         """Sleep, importing nothing, until a client connects (true) or stop() is called."""
@@ -211,7 +274,14 @@ class Manhole:
         authorized_keys = AuthorizedKeys(config.authorized_keys_path)
         if not len(authorized_keys):
             log.warning("no usable key in %s: every login is refused", config.authorized_keys_path)
-        settings = ServerSettings(authorized_keys, config.locals, config.loop, config.limits)
+        stop_requested = self._stop_requested
+        settings = ServerSettings(
+            authorized_keys,
+            config.locals,
+            config.loop,
+            config.limits,
+            on_session_end=stop_requested.set if config.oneshot else None,
+        )
         assert self._socket is not None
         acceptor = await start_server(self._socket, host_key, settings)
         try:

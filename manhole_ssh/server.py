@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import asyncssh
@@ -53,7 +53,9 @@ class ServerSettings:
         host_locals: Mapping[str, Any],
         host_loop: asyncio.AbstractEventLoop | None,
         limits: Limits,
+        on_session_end: Callable[[], object] | None = None,
     ) -> None:
+        self.on_session_end = on_session_end  # oneshot: stop once a session has ended
         self.authorized_keys = authorized_keys
         self.host_locals = host_locals
         self.host_loop = host_loop
@@ -237,6 +239,7 @@ class ManholeServer(asyncssh.SSHServer):
             live_sessions=self.sessions,
             pty_allowed=self._accepted.options.pty,
             forced_command=self._accepted.options.command,
+            on_end=self._settings.on_session_end,
         )
         return ManholeSession(context)
 

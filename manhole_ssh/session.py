@@ -54,6 +54,7 @@ class SessionContext:
     live_sessions: set[ManholeSession]  # the server's registry, for a clean stop
     pty_allowed: bool = True  # false for a key with no-pty or restrict
     forced_command: str | None = None  # a key's command="…": the only code it may run
+    on_end: Callable[[], object] | None = None  # called once the session has ended
 
 
 def format_traceback(error: BaseException, filename: str) -> str:
@@ -249,6 +250,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._shutdown()
         if self._task is not None and not self._task.done():
             self._task.cancel()
+        if self._context.on_end is not None:
+            self._context.on_end()
 
     # The session itself.
 

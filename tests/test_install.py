@@ -117,3 +117,66 @@ def test_stop_leaves_no_thread_or_socket(keys: Keys) -> None:
     assert {thread.name for thread in threading.enumerate()} <= before
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", manhole.port)) != 0
+
+
+def test_activate_on_signal_then_oneshot(keys: Keys) -> None:
+    """Nothing listens or is imported before SIGUSR1; the host's own handler still runs;
+    with oneshot the manhole stops after its first session."""
+    import subprocess
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = f"""
+import os, signal, socket, sys, time, manhole_ssh
+calls = []
+signal.signal(signal.SIGUSR1, lambda *args: calls.append("host handler"))
+m = manhole_ssh.install(port={port}, authorized_keys={str(keys.authorized_keys)!r},
+                        host_key={str(keys.host_key)!r}, activate_on="USR1", oneshot=True)
+heavy = [n for n in ("asyncio", "asyncssh", "ptpython") if n in sys.modules]
+def listening():
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", {port})) == 0
+before = listening()
+os.kill(os.getpid(), signal.SIGUSR1)
+while not listening():
+    time.sleep(0.01)
+print(heavy, before, calls, flush=True)
+while m.running:
+    time.sleep(0.01)
+print("stopped", listening(), flush=True)
+"""
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "[] False ['host handler']\n"
+        assert exec_code(port, keys.client_key, "'once'").stdout == "'once'\n"
+        assert process.stdout.readline() == "stopped False\n"
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_activate_on_needs_the_main_thread(keys: Keys) -> None:
+    errors: list[BaseException] = []
+
+    def install_in_a_thread() -> None:
+        try:
+            manhole_ssh.install(
+                port=0,
+                authorized_keys=keys.authorized_keys,
+                host_key=keys.host_key,
+                activate_on="USR1",
+            )
+        except ConfigError as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=install_in_a_thread)
+    thread.start()
+    thread.join(10)
+    assert "needs install() to be called from the main thread" in str(errors[0])
+    with pytest.raises(ConfigError, match="not a signal name"):
+        manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys, activate_on="NOPE")
