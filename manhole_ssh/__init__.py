@@ -48,6 +48,7 @@ def install(
     max_sessions: int = 10,
     activate_on: int | str | None = None,
     oneshot: bool = False,
+    socket_path: str | os.PathLike[str] | None = None,
 ) -> Manhole:
     """Open the manhole: an SSH server on ``bind_address:port`` (127.0.0.1:2222).
 
@@ -73,6 +74,10 @@ def install(
         process receives it; until then nothing listens and nothing heavy is imported.
         Needs ``install()`` in the main thread; a handler already set is still called.
     :param oneshot: stop the manhole once its first session has ended.
+    :param socket_path: also (or, if neither port nor bind_address is given, only) listen
+        on this Unix socket, made with mode 0600; ``{pid}`` in it becomes the process id.
+        Only the process's user and root may connect, and SSH authentication still applies:
+        ``ssh -o ProxyCommand="manhole-ssh proxy PATH" x``.
     :raises ConfigError: a file is missing or unsafe, the port is in use, an option is
         wrong, or a manhole is already installed.
     """
@@ -97,6 +102,7 @@ def install(
         audit_file=audit_file,
         activate_on=activate_on,
         oneshot=oneshot,
+        socket_path=socket_path,
         limits=Limits(
             login_grace_time=login_grace_time,
             max_auth_tries=max_auth_tries,

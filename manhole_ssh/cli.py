@@ -127,6 +127,36 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _proxy(args: argparse.Namespace) -> int:
+    """Relay standard input and output to a manhole's Unix socket: ssh's ProxyCommand."""
+    import select
+    import socket
+
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(args.path)
+    except OSError as error:
+        raise ConfigError(f"cannot connect to {args.path}: {error.strerror}") from None
+    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
+    sources = [stdin, connection.fileno()]
+    with connection:
+        while True:
+            readable, _, _ = select.select(sources, [], [])
+            if stdin in readable:
+                data = os.read(stdin, 65536)
+                if data:
+                    connection.sendall(data)
+                else:
+                    connection.shutdown(socket.SHUT_WR)
+                    sources.remove(stdin)
+            if connection.fileno() in readable:
+                data = connection.recv(65536)
+                if not data:
+                    return 0
+                while data:
+                    data = data[os.write(stdout, data) :]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="manhole-ssh", description="An SSH server with a Python REPL inside a live process."
@@ -144,6 +174,10 @@ def _parser() -> argparse.ArgumentParser:
         "keygen", help="write a new ed25519 key (PATH, 0600) and its public half (PATH.pub)"
     )
     keygen.add_argument("path")
+    proxy = commands.add_parser(
+        "proxy", help="relay stdin/stdout to a manhole's Unix socket (ssh's ProxyCommand)"
+    )
+    proxy.add_argument("path")
     return parser
 
 
@@ -159,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
         if args.command == "run":
             return _run(args)
+        if args.command == "proxy":
+            return _proxy(args)
         return _keygen(args)
     except ConfigError as error:
         print(f"manhole-ssh: {error}", file=sys.stderr)

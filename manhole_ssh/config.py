@@ -76,6 +76,8 @@ class Config:
 
     port: int
     bind_address: str
+    listen_tcp: bool  # false when only a socket_path was asked for
+    socket_path: Path | None
     authorized_keys_path: Path
     host_key_path: Path
     host_key_is_default: bool
@@ -104,7 +106,9 @@ class Config:
         limits: Limits | None = None,
         activate_on: int | str | None = None,
         oneshot: bool = False,
+        socket_path: str | os.PathLike[str] | None = None,
     ) -> Config:
+        listen_tcp = socket_path is None or port is not None or bind_address is not None
         address, port = _split_address(bind_address, port)
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ConfigError(
@@ -131,6 +135,8 @@ class Config:
         return cls(
             port=port,
             bind_address=address,
+            listen_tcp=listen_tcp,
+            socket_path=_socket_path(socket_path),
             authorized_keys_path=keys_path,
             host_key_path=host_key_path,
             host_key_is_default=host_key is None,
@@ -177,6 +183,16 @@ def _check_loopback(address: str) -> None:
             "code in this process, so manhole-ssh only listens on loopback (127.0.0.1, ::1); "
             "reach it from elsewhere with `ssh -J` through the host's own sshd."
         )
+
+
+def _socket_path(socket_path: str | os.PathLike[str] | None) -> Path | None:
+    """The path, with ``{pid}`` replaced, so that each worker of a pre-fork server has one."""
+    if socket_path is None:
+        return None
+    text = os.path.expanduser(os.fspath(socket_path)).replace("{pid}", str(os.getpid()))
+    if len(text.encode()) > 107:
+        raise ConfigError(f"socket_path {text} is longer than a Unix socket path may be (107)")
+    return Path(text).absolute()
 
 
 def _signal_number(activate_on: int | str | None) -> int | None:

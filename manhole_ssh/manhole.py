@@ -11,7 +11,6 @@ still answers when the host's main thread or loop is stuck.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import select
@@ -27,6 +26,7 @@ from .config import Config, ConfigError
 from .filemodes import check_private
 from .helpers import MANHOLE_THREAD_PREFIX
 from .hostkey import host_key_fingerprint, precheck_host_key
+from .listeners import bind_tcp, bind_unix
 
 if TYPE_CHECKING:
     import asyncio
@@ -36,8 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["Manhole"]
 
 log = logging.getLogger("manhole_ssh")
-
-_BACKLOG = 64
 
 
 def open_audit_file(path: Path) -> AuditFile:
@@ -52,27 +50,6 @@ def open_audit_file(path: Path) -> AuditFile:
         raise ConfigError(f"audit file {path} cannot be opened: {error.strerror}") from None
     audit_file.attach()
     return audit_file
-
-
-def _bind(address: str, port: int) -> socket.socket:
-    """Bind and listen in the caller's thread, so that a busy port is the caller's error."""
-    host = "127.0.0.1" if address == "localhost" else address
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(_BACKLOG)
-    except OSError as error:
-        sock.close()
-        if error.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"port {port} on {host} is already in use (another manhole or program "
-                f"listens there): pass another port=, or port=0 for any free port"
-            ) from None
-        raise ConfigError(f"cannot listen on {host} port {port}: {error.strerror}") from None
-    sock.setblocking(False)
-    return sock
 
 
 class Manhole:
@@ -90,7 +67,8 @@ class Manhole:
         self.address: str = config.bind_address
         self.host_key_fingerprint: str | None = None
         self.error: BaseException | None = None
-        self._socket: socket.socket | None = None
+        self.socket_path: Path | None = None
+        self._listeners: list[socket.socket] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
@@ -132,16 +110,35 @@ class Manhole:
 
     def _listen(self) -> None:
         config = self.config
-        self._socket = _bind(config.bind_address, config.port)
-        self.address, self.port = self._socket.getsockname()[:2]
-        log.info(
-            "manhole-ssh listening on %s port %d (host key %s); connect with: ssh -p %d %s",
-            self.address,
-            self.port,
-            self.host_key_fingerprint or f"{config.host_key_path}, made at the first connection",
-            self.port,
-            self.address,
+        host_key = self.host_key_fingerprint or (
+            f"{config.host_key_path}, made at the first connection"
         )
+        if config.listen_tcp:
+            tcp = bind_tcp(config.bind_address, config.port)
+            self._listeners.append(tcp)
+            self.address, self.port = tcp.getsockname()[:2]
+            log.info(
+                "manhole-ssh listening on %s port %d (host key %s); connect with: ssh -p %d %s",
+                self.address,
+                self.port,
+                host_key,
+                self.port,
+                self.address,
+            )
+        if config.socket_path is not None:
+            try:
+                self._listeners.append(bind_unix(config.socket_path))
+            except ConfigError:
+                self._close_listeners()
+                raise
+            self.socket_path = config.socket_path
+            log.info(
+                "manhole-ssh listening on %s (host key %s); connect with: "
+                'ssh -o ProxyCommand="manhole-ssh proxy %s" manhole',
+                self.socket_path,
+                host_key,
+                self.socket_path,
+            )
 
     def _arm_signal(self, signal_number: int) -> None:
         """Listen once ``signal_number`` arrives. The handler only sets an event (safe
@@ -192,26 +189,33 @@ class Manhole:
                 loop.call_soon_threadsafe(stop_requested.set)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout + 1.0)
-        if self._socket is not None:
-            self._socket.close()
+        self._close_listeners()
         if self._audit_file is not None:
             self._audit_file.detach()
             self._audit_file = None
 
     def _thread_main(self) -> None:
         try:
-            if self._socket is None and not self._activate():
+            if not self._listeners and not self._activate():
                 return
             if self._wait_for_first_connection():
                 self._run_server()
         finally:
             self._stopped.set()
-            if self._socket is not None:
-                self._socket.close()
+            self._close_listeners()
             with self._wakeup_lock:
                 os.close(self._wakeup_read)
                 os.close(self._wakeup_write)
                 self._wakeup_read = self._wakeup_write = -1
+
+    def _close_listeners(self) -> None:
+        """Close every listening socket (again is harmless) and remove the socket file."""
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener.close()
+        if listeners and self.socket_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
 
     def _activate(self) -> bool:
         """Wait for the activation signal, then listen; false if stopped or failed."""
@@ -232,9 +236,9 @@ class Manhole:
 
     def _wait_for_first_connection(self) -> bool:
         """Sleep, importing nothing, until a client connects (true) or stop() is called."""
-        assert self._socket is not None
+        descriptors = [listener.fileno() for listener in self._listeners]
         while True:
-            readable, _, _ = select.select([self._socket.fileno(), self._wakeup_read], [], [])
+            readable, _, _ = select.select([*descriptors, self._wakeup_read], [], [])
             if self._wakeup_read in readable or self._stopped.is_set():
                 return False
             if readable:
@@ -282,9 +286,10 @@ class Manhole:
             config.limits,
             on_session_end=stop_requested.set if config.oneshot else None,
         )
-        assert self._socket is not None
-        acceptor = await start_server(self._socket, host_key, settings)
+        acceptors = [
+            await start_server(listener, host_key, settings) for listener in self._listeners
+        ]
         try:
             await self._stop_requested.wait()
         finally:
-            await shut_down(acceptor, settings, self._stop_timeout)
+            await shut_down(acceptors, settings, self._stop_timeout)

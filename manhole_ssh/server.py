@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,6 +19,7 @@ import asyncssh
 from .audit import audit
 from .auth import AuthorizedKey, AuthorizedKeys
 from .config import Limits
+from .listeners import peer_credentials
 from .session import ManholeSession, SessionContext
 
 __all__ = ["ManholeServer", "ServerSettings", "shut_down", "start_server"]
@@ -94,15 +96,7 @@ class ManholeServer(asyncssh.SSHServer):
         peer = conn.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.source, self._peer = str(peer[0]), f"{peer[0]} port {peer[1]}"
-        limits = self._settings.limits
-        refusal = None
-        if self._settings.unauthenticated_from(None) >= limits.max_startups:
-            refusal = f"{limits.max_startups} unauthenticated connections already (max_startups)"
-        elif self._settings.unauthenticated_from(self.source) >= limits.per_source_max_startups:
-            refusal = (
-                f"{limits.per_source_max_startups} unauthenticated connections from "
-                f"{self.source} already (per_source_max_startups)"
-            )
+        refusal = self._unix_peer_refusal(conn.get_extra_info("socket")) or self._crowd_refusal()
         audit("connect", source=self.source, peer=self._peer, refused=refusal)
         if refusal is not None:
             log.warning("dropped connection from %s: %s", self._peer, refusal)
@@ -110,6 +104,29 @@ class ManholeServer(asyncssh.SSHServer):
             return
         self._settings.servers.add(self)
         log.info("connection from %s", self._peer)
+
+    def _crowd_refusal(self) -> str | None:
+        """sshd's MaxStartups and PerSourceMaxStartups, without the random early drop."""
+        limits = self._settings.limits
+        if self._settings.unauthenticated_from(None) >= limits.max_startups:
+            return f"{limits.max_startups} unauthenticated connections already (max_startups)"
+        if self._settings.unauthenticated_from(self.source) >= limits.per_source_max_startups:
+            return (
+                f"{limits.per_source_max_startups} unauthenticated connections from "
+                f"{self.source} already (per_source_max_startups)"
+            )
+        return None
+
+    def _unix_peer_refusal(self, sock: socket.socket | None) -> str | None:
+        """On a Unix socket, who is connecting is known before any SSH is spoken: only this
+        process's user and root may go on to authenticate."""
+        if sock is None or sock.family != socket.AF_UNIX:
+            return None
+        pid, uid, _ = peer_credentials(sock)
+        self.source, self._peer = "unix", f"unix socket, pid {pid} uid {uid}"
+        if uid in (os.geteuid(), 0):
+            return None
+        return f"uid {uid} is neither this process's user ({os.geteuid()}) nor root"
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._settings.servers.discard(self)
@@ -275,12 +292,13 @@ async def start_server(
 
 
 async def shut_down(
-    acceptor: asyncssh.SSHAcceptor, settings: ServerSettings, timeout: float
+    acceptors: list[asyncssh.SSHAcceptor], settings: ServerSettings, timeout: float
 ) -> None:
     """Stop listening, tell every session, close every connection, and wait (at most
     ``timeout``) for the sessions' worker threads to end. A statement blocked in C keeps
     its thread until it returns; nothing else is left behind."""
-    acceptor.close()
+    for acceptor in acceptors:
+        acceptor.close()
     servers = list(settings.servers)
     sessions = [session for server in servers for session in server.sessions]
     for session in sessions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import threading
@@ -180,3 +181,86 @@ def test_activate_on_needs_the_main_thread(keys: Keys) -> None:
     assert "needs install() to be called from the main thread" in str(errors[0])
     with pytest.raises(ConfigError, match="not a signal name"):
         manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys, activate_on="NOPE")
+
+
+def test_unix_socket_listener(keys: Keys, tmp_path: Path) -> None:
+    """socket_path alone: no TCP port, a 0600 socket, ssh through `manhole-ssh proxy`."""
+    import stat
+    import subprocess
+
+    from conftest import ssh_argv
+
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    manhole = manhole_ssh.install(
+        socket_path=folder / "manhole-{pid}.sock",
+        authorized_keys=keys.authorized_keys,
+        host_key=keys.host_key,
+        locals={"marker": "via unix"},
+    )
+    path = folder / f"manhole-{os.getpid()}.sock"
+    assert manhole.socket_path == path and manhole.port == 0
+    assert stat.S_ISSOCK(path.stat().st_mode) and path.stat().st_mode & 0o777 == 0o600
+    proxy = f"ProxyCommand={sys.executable} -m manhole_ssh proxy {path}"
+    argv = ssh_argv(22, keys.client_key, "-o", proxy, "manhole", "marker")  # (port unused)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert (result.returncode, result.stdout) == (0, "'via unix'\n"), result.stderr
+    manhole.stop()
+    assert not path.exists()
+
+
+def test_unix_socket_refuses_a_live_or_foreign_path(keys: Keys, tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    (folder / "file").write_text("not a socket")
+    options = {"authorized_keys": keys.authorized_keys, "host_key": keys.host_key}
+    with pytest.raises(ConfigError, match="exists and is not a socket"):
+        manhole_ssh.install(socket_path=folder / "file", **options)
+    first = manhole_ssh.install(socket_path=folder / "m.sock", **options)
+    with pytest.raises(ConfigError, match="in use by a running program"):
+        manhole_ssh.Manhole(first.config).start()
+    open_folder = tmp_path / "open"
+    open_folder.mkdir(mode=0o777)
+    open_folder.chmod(0o777)
+    first.stop()
+    with pytest.raises(ConfigError, match="writable by group and others"):
+        manhole_ssh.install(socket_path=open_folder / "m.sock", **options)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to connect as another user")
+def test_unix_socket_refuses_other_users_before_ssh(
+    keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Even if the socket's mode let another user connect, its uid is refused at once."""
+    import json
+    import subprocess
+    import tempfile
+
+    caplog.set_level("INFO", logger="manhole_ssh.audit")
+    folder = Path(tempfile.mkdtemp(dir="/tmp"))  # a folder the other user can reach
+    folder.chmod(0o755)
+    path = folder / "m.sock"
+    manhole_ssh.install(
+        socket_path=path, authorized_keys=keys.authorized_keys, host_key=keys.host_key
+    )
+    path.chmod(0o666)  # a mistake the peer-uid check must survive
+    as_nobody = (
+        "import os, socket\n"
+        "os.setgid(65534); os.setuid(65534)\n"
+        f"s = socket.socket(socket.AF_UNIX); s.connect({str(path)!r}); s.settimeout(10)\n"
+        "while s.recv(4096): pass\n"
+        "print('closed')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", as_nobody], capture_output=True, text=True, timeout=30
+    )
+    assert result.stdout == "closed\n", result.stderr
+    events = [
+        json.loads(record.getMessage())
+        for record in caplog.records
+        if record.name == "manhole_ssh.audit"
+    ]
+    refused = [event for event in events if event["event"] == "connect" and event["refused"]]
+    assert "uid 65534 is neither" in refused[0]["refused"]
+    manhole_ssh.uninstall()
+    folder.rmdir()
