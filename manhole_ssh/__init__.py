@@ -49,6 +49,7 @@ def install(
     activate_on: int | str | None = None,
     oneshot: bool = False,
     socket_path: str | os.PathLike[str] | None = None,
+    post_quantum_only: bool = False,
 ) -> Manhole:
     """Open the manhole: an SSH server on ``bind_address:port`` (127.0.0.1:2222).
 
@@ -78,6 +79,8 @@ def install(
         on this Unix socket, made with mode 0600; ``{pid}`` in it becomes the process id.
         Only the process's user and root may connect, and SSH authentication still applies:
         ``ssh -o ProxyCommand="manhole-ssh proxy PATH" x``.
+    :param post_quantum_only: offer only the ML-KEM hybrid key exchange
+        (``mlkem768x25519-sha256``); OpenSSH clients older than 9.9 cannot connect.
     :raises ConfigError: a file is missing or unsafe, the port is in use, an option is
         wrong, or a manhole is already installed.
     """
@@ -103,6 +106,7 @@ def install(
         activate_on=activate_on,
         oneshot=oneshot,
         socket_path=socket_path,
+        post_quantum_only=post_quantum_only,
         limits=Limits(
             login_grace_time=login_grace_time,
             max_auth_tries=max_auth_tries,

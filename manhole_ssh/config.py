@@ -89,6 +89,7 @@ class Config:
     limits: Limits = field(default_factory=lambda: Limits())
     activate_on: int | None = None  # a signal number: listen only once it arrives
     oneshot: bool = False  # stop after the first session ends
+    post_quantum_only: bool = False  # ML-KEM key exchange only (OpenSSH >= 9.9 clients)
 
     @classmethod
     def build(
@@ -107,6 +108,7 @@ class Config:
         activate_on: int | str | None = None,
         oneshot: bool = False,
         socket_path: str | os.PathLike[str] | None = None,
+        post_quantum_only: bool = False,
     ) -> Config:
         listen_tcp = socket_path is None or port is not None or bind_address is not None
         address, port = _split_address(bind_address, port)
@@ -148,6 +150,7 @@ class Config:
             limits=limits or Limits(),
             activate_on=_signal_number(activate_on),
             oneshot=bool(oneshot),
+            post_quantum_only=bool(post_quantum_only),
         )
 
 

@@ -285,6 +285,7 @@ class Manhole:
             config.loop,
             config.limits,
             on_session_end=stop_requested.set if config.oneshot else None,
+            post_quantum_only=config.post_quantum_only,
         )
         acceptors = [
             await start_server(listener, host_key, settings) for listener in self._listeners

@@ -27,8 +27,10 @@ __all__ = ["ManholeServer", "ServerSettings", "shut_down", "start_server"]
 log = logging.getLogger("manhole_ssh.server")
 
 # Modern algorithms only, set explicitly (asyncssh's defaults include NIST curves, SHA-1
-# exchanges and MACs, and zlib). ML-KEM hybrid first; curve25519 for OpenSSH < 9.9.
-KEX_ALGORITHMS = ("mlkem768x25519-sha256", "curve25519-sha256", "curve25519-sha256@libssh.org")
+# exchanges and MACs, and zlib). ML-KEM hybrid first; curve25519 for OpenSSH < 9.9, unless
+# post_quantum_only is set.
+POST_QUANTUM_KEX_ALGORITHMS = ("mlkem768x25519-sha256",)
+KEX_ALGORITHMS = (*POST_QUANTUM_KEX_ALGORITHMS, "curve25519-sha256")
 ENCRYPTION_ALGORITHMS = (
     "chacha20-poly1305@openssh.com",
     "aes256-gcm@openssh.com",
@@ -56,7 +58,9 @@ class ServerSettings:
         host_loop: asyncio.AbstractEventLoop | None,
         limits: Limits,
         on_session_end: Callable[[], object] | None = None,
+        post_quantum_only: bool = False,
     ) -> None:
+        self.post_quantum_only = post_quantum_only
         self.on_session_end = on_session_end  # oneshot: stop once a session has ended
         self.authorized_keys = authorized_keys
         self.host_locals = host_locals
@@ -275,7 +279,9 @@ async def start_server(
         server_factory=lambda: ManholeServer(settings),
         server_host_keys=[host_key],
         server_version="manhole_ssh",
-        kex_algs=list(KEX_ALGORITHMS),
+        kex_algs=list(
+            POST_QUANTUM_KEX_ALGORITHMS if settings.post_quantum_only else KEX_ALGORITHMS
+        ),
         encryption_algs=list(ENCRYPTION_ALGORITHMS),
         mac_algs=list(MAC_ALGORITHMS),
         compression_algs=None,
