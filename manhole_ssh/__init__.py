@@ -11,6 +11,7 @@ imported on the manhole's own thread, when it starts.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -22,6 +23,8 @@ from .manhole import Manhole
 
 if TYPE_CHECKING:
     import asyncio
+
+log = logging.getLogger("manhole_ssh")
 
 __all__ = ["ConfigError", "Manhole", "install", "uninstall"]
 __version__ = "0.1.0"
@@ -50,6 +53,7 @@ def install(
     oneshot: bool = False,
     socket_path: str | os.PathLike[str] | None = None,
     post_quantum_only: bool = False,
+    on_fork: str = "stop",
 ) -> Manhole:
     """Open the manhole: an SSH server on ``bind_address:port`` (127.0.0.1:2222).
 
@@ -81,6 +85,9 @@ def install(
         ``ssh -o ProxyCommand="manhole-ssh proxy PATH" x``.
     :param post_quantum_only: offer only the ML-KEM hybrid key exchange
         (``mlkem768x25519-sha256``); OpenSSH clients older than 9.9 cannot connect.
+    :param on_fork: what a child made by ``os.fork()`` gets: ``"stop"``, no manhole (the
+        inherited sockets are closed in it); ``"restart"``, a manhole of its own, with
+        the same options (use ``port=0`` or a ``socket_path`` with ``{pid}``).
     :raises ConfigError: a file is missing or unsafe, the port is in use, an option is
         wrong, or a manhole is already installed.
     """
@@ -107,6 +114,7 @@ def install(
         oneshot=oneshot,
         socket_path=socket_path,
         post_quantum_only=post_quantum_only,
+        on_fork=on_fork,
         limits=Limits(
             login_grace_time=login_grace_time,
             max_auth_tries=max_auth_tries,
@@ -125,6 +133,28 @@ def install(
         manhole.start()
         _installed = manhole
     return manhole
+
+
+def _after_fork_in_child() -> None:
+    """The manhole's thread does not survive a fork: free what the child inherited, and
+    start the child's own manhole if on_fork="restart"."""
+    global _installed, _install_lock
+    _install_lock = threading.Lock()  # another thread may have held it at the fork
+    manhole, _installed = _installed, None
+    if manhole is None:
+        return
+    manhole.forget_after_fork()
+    if manhole.config.on_fork == "restart":
+        child = Manhole(manhole.config.for_this_process())
+        try:
+            child.start()
+        except ConfigError as error:
+            log.error("manhole-ssh not restarted in child %d: %s", os.getpid(), error)
+            return
+        _installed = child
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def uninstall() -> None:

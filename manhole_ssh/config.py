@@ -7,6 +7,7 @@ Nothing here imports asyncssh or ptpython, so that ``install()`` stays cheap.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -90,6 +91,12 @@ class Config:
     activate_on: int | None = None  # a signal number: listen only once it arrives
     oneshot: bool = False  # stop after the first session ends
     post_quantum_only: bool = False  # ML-KEM key exchange only (OpenSSH >= 9.9 clients)
+    on_fork: str = "stop"  # in a forked child: "stop" (nothing) or "restart" (a manhole of its own)
+    socket_path_template: str | None = None  # socket_path as given, before {pid}
+
+    def for_this_process(self) -> Config:
+        """The same options in a forked child: ``{pid}`` in socket_path is the child's."""
+        return dataclasses.replace(self, socket_path=_socket_path(self.socket_path_template))
 
     @classmethod
     def build(
@@ -109,6 +116,7 @@ class Config:
         oneshot: bool = False,
         socket_path: str | os.PathLike[str] | None = None,
         post_quantum_only: bool = False,
+        on_fork: str = "stop",
     ) -> Config:
         listen_tcp = socket_path is None or port is not None or bind_address is not None
         address, port = _split_address(bind_address, port)
@@ -151,6 +159,8 @@ class Config:
             activate_on=_signal_number(activate_on),
             oneshot=bool(oneshot),
             post_quantum_only=bool(post_quantum_only),
+            on_fork=_on_fork(on_fork),
+            socket_path_template=os.fspath(socket_path) if socket_path is not None else None,
         )
 
 
@@ -186,6 +196,12 @@ def _check_loopback(address: str) -> None:
             "code in this process, so manhole-ssh only listens on loopback (127.0.0.1, ::1); "
             "reach it from elsewhere with `ssh -J` through the host's own sshd."
         )
+
+
+def _on_fork(on_fork: str) -> str:
+    if on_fork not in ("stop", "restart"):
+        raise ConfigError(f"on_fork must be 'stop' or 'restart', not {on_fork!r}")
+    return on_fork
 
 
 def _socket_path(socket_path: str | os.PathLike[str] | None) -> Path | None:

@@ -52,6 +52,27 @@ def open_audit_file(path: Path) -> AuditFile:
     return audit_file
 
 
+def _close_loop_descriptors(loop: asyncio.AbstractEventLoop) -> None:
+    """Close, through the objects that own them (so that nothing closes them twice later),
+    the client connections, self-pipe and selector of an asyncio selector loop.
+
+    This reads attributes private to asyncio's selector loops; on another loop it closes
+    what it recognises and nothing else.
+    """
+    sockets = [
+        getattr(transport, "_sock", None)
+        for transport in list(getattr(loop, "_transports", {}).values())
+    ]
+    sockets += [getattr(loop, "_ssock", None), getattr(loop, "_csock", None)]
+    for sock in sockets:
+        if isinstance(sock, socket.socket):
+            sock.close()
+    selector = getattr(loop, "_selector", None)
+    if selector is not None:
+        with contextlib.suppress(OSError):
+            selector.close()
+
+
 class Manhole:
     """A running (or stopped) manhole. Made by :func:`manhole_ssh.install`.
 
@@ -207,6 +228,30 @@ class Manhole:
                 os.close(self._wakeup_read)
                 os.close(self._wakeup_write)
                 self._wakeup_read = self._wakeup_write = -1
+
+    def forget_after_fork(self) -> None:
+        """In a child made by ``os.fork()``: only the calling thread was copied, so this
+        manhole's thread is gone. Close every descriptor it owned (listening sockets,
+        client connections, its loop's selector, the wake-up pipe), so that the child holds
+        no port and keeps no client's connection open, and leave the socket file, which is
+        the parent's. Nothing is sent to any client: the parent still serves them."""
+        self._stopped.set()
+        self._thread = None
+        self._disarm_signal()
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener.close()
+        for descriptor in (self._wakeup_read, self._wakeup_write):
+            if descriptor >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(descriptor)
+        self._wakeup_read = self._wakeup_write = -1
+        self._wakeup_lock = threading.Lock()
+        if self._loop is not None:
+            _close_loop_descriptors(self._loop)
+        if self._audit_file is not None:
+            self._audit_file.detach()
+            self._audit_file = None
 
     def _close_listeners(self) -> None:
         """Close every listening socket (again is harmless) and remove the socket file."""

@@ -264,3 +264,55 @@ def test_unix_socket_refuses_other_users_before_ssh(
     assert "uid 65534 is neither" in refused[0]["refused"]
     manhole_ssh.uninstall()
     folder.rmdir()
+
+
+FORK_SCRIPT = """
+import os, sys, time, manhole_ssh
+manhole = manhole_ssh.install(port=0, authorized_keys={keys!r}, host_key={host_key!r},
+                              on_fork={on_fork!r})
+print("parent", os.getpid(), manhole.port, flush=True)
+sys.stdin.readline()  # the test has been in once: the server and its loop are running
+child = os.fork()
+if child == 0:
+    own = manhole_ssh._installed
+    print("child", os.getpid(), own.port if own else 0, flush=True)
+    time.sleep(60)
+    os._exit(0)
+manhole_ssh.uninstall()
+print("parent stopped", flush=True)
+os.waitpid(child, 0)
+"""
+
+
+@pytest.mark.parametrize("on_fork", ["stop", "restart"])
+def test_fork(keys: Keys, on_fork: str) -> None:
+    """A forked child holds no inherited port (the parent's stop frees it), and with
+    on_fork="restart" it serves on a port of its own."""
+    import subprocess
+
+    script = FORK_SCRIPT.format(
+        keys=str(keys.authorized_keys), host_key=str(keys.host_key), on_fork=on_fork
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        _, parent_pid, parent_port = process.stdout.readline().split()
+        assert exec_code(int(parent_port), keys.client_key, "'parent'").stdout == "'parent'\n"
+        process.stdin.write("go\n")
+        process.stdin.flush()
+        lines = dict(process.stdout.readline().split(" ", 1) for _ in range(2))
+        child_pid, child_port = lines["child"].split()
+        assert lines["parent"] == "stopped\n"
+        with socket.socket() as probe:  # nobody holds the parent's port any more
+            assert probe.connect_ex(("127.0.0.1", int(parent_port))) != 0
+        if on_fork == "stop":
+            assert child_port == "0"
+        else:
+            pid = exec_code(int(child_port), keys.client_key, "import os; os.getpid()").stdout
+            assert pid.strip() == child_pid != parent_pid
+    finally:
+        subprocess.run(["pkill", "-P", str(process.pid)], check=False)
+        process.kill()
+        process.wait()
