@@ -49,6 +49,8 @@ def install(
     max_startups: int = 10,
     per_source_max_startups: int = 3,
     max_sessions: int = 10,
+    idle_timeout: float | None = None,
+    session_timeout: float | None = None,
     activate_on: int | str | None = None,
     oneshot: bool = False,
     socket_path: str | os.PathLike[str] | None = None,
@@ -75,6 +77,9 @@ def install(
     :param max_startups: unauthenticated connections at once; more are dropped.
     :param per_source_max_startups: the same, per client address.
     :param max_sessions: open sessions per connection.
+    :param idle_timeout: end a session after this many seconds with nothing typed and
+        nothing running (``None``: never).
+    :param session_timeout: end a session this many seconds after it began (``None``: never).
     :param activate_on: a signal (``signal.SIGUSR1``, ``"USR1"``): listen only once the
         process receives it; until then nothing listens and nothing heavy is imported.
         Needs ``install()`` in the main thread; a handler already set is still called.
@@ -121,6 +126,8 @@ def install(
             max_startups=max_startups,
             per_source_max_startups=per_source_max_startups,
             max_sessions=max_sessions,
+            idle_timeout=idle_timeout,
+            session_timeout=session_timeout,
         ),
     )
     with _install_lock:

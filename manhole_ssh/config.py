@@ -56,12 +56,20 @@ class Limits:
     max_startups: int = 10  # unauthenticated connections at once, from everywhere
     per_source_max_startups: int = 3  # unauthenticated connections at once, per address
     max_sessions: int = 10  # open sessions per connection
+    idle_timeout: float | None = None  # end a session idle this long (nothing typed or running)
+    session_timeout: float | None = None  # end a session this long after it began
 
     def __post_init__(self) -> None:
         for name in ("max_auth_tries", "max_startups", "per_source_max_startups", "max_sessions"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
+        for name in ("idle_timeout", "session_timeout"):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
+            ):
+                raise ConfigError(f"{name} must be a positive number of seconds or None: {value!r}")
         grace = self.login_grace_time
         if not isinstance(grace, int | float) or isinstance(grace, bool) or grace <= 0:
             raise ConfigError(f"login_grace_time must be a positive number of seconds: {grace!r}")

@@ -261,6 +261,8 @@ class ManholeServer(asyncssh.SSHServer):
             pty_allowed=self._accepted.options.pty,
             forced_command=self._accepted.options.command,
             on_end=self._settings.on_session_end,
+            idle_timeout=self._settings.limits.idle_timeout,
+            session_timeout=self._settings.limits.session_timeout,
         )
         return ManholeSession(context)
 

@@ -55,6 +55,8 @@ class SessionContext:
     pty_allowed: bool = True  # false for a key with no-pty or restrict
     forced_command: str | None = None  # a key's command="…": the only code it may run
     on_end: Callable[[], object] | None = None  # called once the session has ended
+    idle_timeout: float | None = None  # end after this long with no input and nothing running
+    session_timeout: float | None = None  # end after this long, whatever happens
 
 
 def format_traceback(error: BaseException, filename: str) -> str:
@@ -118,6 +120,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._started = time.monotonic()
         self._mode = "pty"
         self._cancel_next_statement = False
+        self._finished = False
+        self._timeout_check: asyncio.TimerHandle | None = None
+        self._last_activity = time.monotonic()
         self._terminal_decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     # asyncssh callbacks, all on the server's loop.
@@ -175,8 +180,10 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             return
         self._context.live_sessions.add(self)
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self._check_timeouts()
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self._last_activity = time.monotonic()
         try:
             self._route_input(data)
         except Exception:
@@ -463,6 +470,31 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         elif self._repl is not None and self._repl.accepted:
             self._cancel_next_statement = True
 
+    def _check_timeouts(self) -> None:
+        """End the session past its session_timeout, or idle (nothing typed and nothing
+        running) past its idle_timeout; else check again at the next deadline."""
+        idle_timeout, session_timeout = self._context.idle_timeout, self._context.session_timeout
+        now = time.monotonic()
+        deadlines = []
+        if session_timeout is not None:
+            if now - self._started >= session_timeout:
+                return self._expire(f"session_timeout of {session_timeout:g} s reached")
+            deadlines.append(self._started + session_timeout)
+        if idle_timeout is not None:
+            if self._executor is not None and self._executor.busy:
+                self._last_activity = now  # running code is not idleness
+            elif now - self._last_activity >= idle_timeout:
+                return self._expire(f"idle for {idle_timeout:g} s (idle_timeout)")
+            deadlines.append(self._last_activity + idle_timeout)
+        if deadlines and not self._finished:
+            delay = max(0.05, min(deadlines) - now)
+            self._timeout_check = asyncio.get_running_loop().call_later(delay, self._check_timeouts)
+
+    def _expire(self, reason: str) -> None:
+        log.info("session %s (%s) ended: %s", self.session_id, self._context.identity, reason)
+        self.announce(f"manhole-ssh: session ended: {reason}.")
+        self._finish(1)
+
     def announce(self, message: str) -> None:
         """Tell the client something (the manhole is stopping), on stderr or the terminal."""
         if self._stderr is not None:
@@ -480,8 +512,11 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def _finish(self, status: int) -> None:
         self._shutdown()
         channel = self._channel
-        if channel is None:
+        if channel is None or self._finished:
             return
+        self._finished = True
+        if self._timeout_check is not None:
+            self._timeout_check.cancel()
         try:
             channel.exit(status)
         except OSError:

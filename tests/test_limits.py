@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncssh
 import pytest
-from conftest import Host, Keys, exec_code, start_host, stop_host, wait_for
+from conftest import Host, Keys, Terminal, exec_code, ssh_argv, start_host, stop_host, wait_for
+
+OpenTerminal = Callable[..., Terminal]
 
 
 @pytest.fixture
@@ -130,3 +132,34 @@ def test_one_source_cannot_hold_every_login_slot(host: Host, keys: Keys) -> None
     finally:
         for connection in idle:
             connection.close()
+
+
+def test_idle_timeout_spares_running_code(keys: Keys, terminals: OpenTerminal) -> None:
+    host = start_host(keys, "--set", "idle_timeout=1")
+    try:
+        busy = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
+        busy.wait_prompt()
+        busy.evaluate("import time; time.sleep(2.5); 'slept through'", "'slept through'")
+        busy.expect("session ended: idle for 1 s (idle_timeout)")
+        assert busy.wait_exit() == 1
+        assert host.alive()
+    finally:
+        stop_host(host)
+
+
+def test_session_timeout(keys: Keys, terminals: OpenTerminal) -> None:
+    host = start_host(keys, "--set", "session_timeout=1.5")
+    try:
+        terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
+        terminal.wait_prompt()
+        terminal.send("while True: pass\r\r")
+        terminal.expect("session ended: session_timeout of 1.5 s reached")
+        assert terminal.wait_exit() == 1
+        only_this_worker = "sum('worker' in t.name for t in __import__('threading').enumerate())"
+        wait_for(
+            lambda: exec_code(host.port, keys.client_key, only_this_worker).stdout == "1\n",
+            10,
+            "the timed-out session's worker to end",
+        )
+    finally:
+        stop_host(host)
