@@ -56,6 +56,8 @@ def install(
     socket_path: str | os.PathLike[str] | None = None,
     post_quantum_only: bool = False,
     on_fork: str = "stop",
+    revoked_keys: str | os.PathLike[str] | None = None,
+    end_sessions_on_key_removal: bool = False,
 ) -> Manhole:
     """Open the manhole: an SSH server on ``bind_address:port`` (127.0.0.1:2222).
 
@@ -90,6 +92,11 @@ def install(
         ``ssh -o ProxyCommand="manhole-ssh proxy PATH" x``.
     :param post_quantum_only: offer only the ML-KEM hybrid key exchange
         (``mlkem768x25519-sha256``); OpenSSH clients older than 9.9 cannot connect.
+    :param revoked_keys: a file of public keys refused even if authorized (sshd's
+        RevokedKeys; plain keys, one per line); re-read when it changes. If it becomes
+        unreadable or unsafe, every key is refused.
+    :param end_sessions_on_key_removal: when a key leaves authorized_keys (or enters
+        revoked_keys), also end the open sessions it logged in, within a second.
     :param on_fork: what a child made by ``os.fork()`` gets: ``"stop"``, no manhole (the
         inherited sockets are closed in it); ``"restart"``, a manhole of its own, with
         the same options (use ``port=0`` or a ``socket_path`` with ``{pid}``).
@@ -120,6 +127,8 @@ def install(
         socket_path=socket_path,
         post_quantum_only=post_quantum_only,
         on_fork=on_fork,
+        revoked_keys=revoked_keys,
+        end_sessions_on_key_removal=end_sessions_on_key_removal,
         limits=Limits(
             login_grace_time=login_grace_time,
             max_auth_tries=max_auth_tries,

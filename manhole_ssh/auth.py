@@ -21,7 +21,7 @@ from .keyoptions import KeyOptions, split_options
 if TYPE_CHECKING:
     import asyncssh
 
-__all__ = ["AuthorizedKey", "AuthorizedKeys", "precheck_authorized_keys"]
+__all__ = ["AuthorizedKey", "AuthorizedKeys", "precheck_authorized_keys", "precheck_revoked_keys"]
 
 log = logging.getLogger("manhole_ssh.auth")
 
@@ -65,6 +65,13 @@ def precheck_authorized_keys(path: Path) -> None:
         )
 
 
+def precheck_revoked_keys(path: Path) -> None:
+    """A revoked-keys file that is missing or unsafe would let revoked keys in: refuse it."""
+    if not path.exists():
+        raise ConfigError(f"revoked_keys {path} does not exist: create it (it may be empty)")
+    check_not_writable_by_others(path, "revoked_keys")
+
+
 @dataclass(frozen=True)
 class AuthorizedKey:
     """One usable line of the file."""
@@ -89,30 +96,41 @@ class AuthorizedKeys:
     unreadable, every login is refused until it is fixed.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, what: str = "authorized_keys") -> None:
         self.path = path
+        self.what = what
         self._signature: tuple[int, int, int, int] | None = None
+        self._failed = False  # the file could not be used last time we looked
         self._keys: dict[bytes, AuthorizedKey] = {}
 
     def find(self, key: asyncssh.SSHKey) -> AuthorizedKey | None:
         """The entry for ``key``, or ``None`` if it may not log in."""
-        if not self._reload_if_changed():
+        if not self.reload_if_changed():
             return None
         return self._keys.get(key.public_data)
 
     def __len__(self) -> int:
-        self._reload_if_changed()
+        self.reload_if_changed()
         return len(self._keys)
 
-    def _reload_if_changed(self) -> bool:
+    def fingerprints(self) -> set[str]:
+        """The fingerprints of the keys in the file now (none if it cannot be used)."""
+        self.reload_if_changed()
+        return {entry.fingerprint for entry in self._keys.values()}
+
+    def reload_if_changed(self) -> bool:
+        """Re-read the file if it changed; false if it cannot be used (every key refused)."""
         try:
             file_stat = os.stat(self.path)
-            check_not_writable_by_others(self.path, "authorized_keys")
+            check_not_writable_by_others(self.path, self.what)
         except (OSError, ConfigError) as error:
-            log.error("refusing every login: %s", error)
+            if self._signature is not None or not self._failed:  # say it once, not per login
+                log.error("refusing every login: %s", error)
+            self._failed = True
             self._signature = None
             self._keys = {}
             return False
+        self._failed = False
         signature = (
             file_stat.st_ino,
             file_stat.st_size,

@@ -99,6 +99,8 @@ class Config:
     activate_on: int | None = None  # a signal number: listen only once it arrives
     oneshot: bool = False  # stop after the first session ends
     post_quantum_only: bool = False  # ML-KEM key exchange only (OpenSSH >= 9.9 clients)
+    revoked_keys_path: Path | None = None  # keys refused even if authorized (sshd's RevokedKeys)
+    end_sessions_on_key_removal: bool = False  # a key leaving authorized_keys ends its sessions
     on_fork: str = "stop"  # in a forked child: "stop" (nothing) or "restart" (a manhole of its own)
     socket_path_template: str | None = None  # socket_path as given, before {pid}
 
@@ -125,6 +127,8 @@ class Config:
         socket_path: str | os.PathLike[str] | None = None,
         post_quantum_only: bool = False,
         on_fork: str = "stop",
+        revoked_keys: str | os.PathLike[str] | None = None,
+        end_sessions_on_key_removal: bool = False,
     ) -> Config:
         listen_tcp = socket_path is None or port is not None or bind_address is not None
         address, port = _split_address(bind_address, port)
@@ -168,6 +172,10 @@ class Config:
             oneshot=bool(oneshot),
             post_quantum_only=bool(post_quantum_only),
             on_fork=_on_fork(on_fork),
+            revoked_keys_path=(
+                Path(os.path.expanduser(os.fspath(revoked_keys))) if revoked_keys else None
+            ),
+            end_sessions_on_key_removal=bool(end_sessions_on_key_removal),
             socket_path_template=os.fspath(socket_path) if socket_path is not None else None,
         )
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .auth import precheck_authorized_keys
+from .auth import precheck_authorized_keys, precheck_revoked_keys
 from .config import Config, ConfigError
 from .filemodes import check_private
 from .helpers import MANHOLE_THREAD_PREFIX
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from .audit import AuditFile
+    from .server import ServerSettings
 
 __all__ = ["Manhole"]
 
@@ -73,6 +74,24 @@ def _close_loop_descriptors(loop: asyncio.AbstractEventLoop) -> None:
             selector.close()
 
 
+async def _watch_key_files(settings: ServerSettings, interval: float = 1.0) -> None:
+    """end_sessions_on_key_removal: end the sessions of keys that left authorized_keys or
+    entered revoked_keys (checked every ``interval`` seconds; a stat() when nothing changed)."""
+    import asyncio
+
+    while True:
+        await asyncio.sleep(interval)
+        authorized = settings.authorized_keys.fingerprints()
+        removed = {
+            server.fingerprint
+            for server in settings.servers
+            if server.fingerprint is not None
+            and (server.fingerprint not in authorized or server.revoked_by_file())
+        }
+        if removed:
+            settings.end_sessions_of(removed, "key removed from authorized_keys or revoked")
+
+
 class Manhole:
     """A running (or stopped) manhole. Made by :func:`manhole_ssh.install`.
 
@@ -96,6 +115,8 @@ class Manhole:
         self._stopped = threading.Event()
         self._stop_timeout = 5.0
         self._audit_file: AuditFile | None = None
+        self._revoked: set[str] = set()  # fingerprints given to revoke()
+        self._settings: ServerSettings | None = None
         self._activation = threading.Event()
         self._activation_signal: int | None = None
         self._previous_handler: Any = None
@@ -107,6 +128,8 @@ class Manhole:
         """Check the files, bind the port, start the thread. Raises :class:`ConfigError`."""
         config = self.config
         precheck_authorized_keys(config.authorized_keys_path)
+        if config.revoked_keys_path is not None:
+            precheck_revoked_keys(config.revoked_keys_path)
         precheck_host_key(config.host_key_path, create_if_missing=config.host_key_is_default)
         if config.log_level is not None:
             logging.getLogger("manhole_ssh").setLevel(config.log_level)
@@ -188,6 +211,18 @@ class Manhole:
             if signal.getsignal(self._activation_signal) == self._on_activation_signal:
                 signal.signal(self._activation_signal, self._previous_handler)
                 self._activation_signal = None
+
+    def revoke(self, fingerprint: str) -> None:
+        """Refuse the key with this fingerprint (``SHA256:…``) from now on, and end the open
+        sessions it logged in. Safe to call from any thread."""
+        if not fingerprint.startswith("SHA256:"):
+            raise ValueError(f"not a SHA256 key fingerprint: {fingerprint!r}")
+        self._revoked.add(fingerprint)
+        log.warning("key %s revoked", fingerprint)
+        loop, settings = self._loop, self._settings
+        if loop is not None and settings is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(settings.end_sessions_of, {fingerprint}, "key revoked")
 
     @property
     def running(self) -> bool:
@@ -321,6 +356,11 @@ class Manhole:
             self.host_key_fingerprint = host_key.get_fingerprint("sha256")
             log.warning("created host key %s (%s)", config.host_key_path, self.host_key_fingerprint)
         authorized_keys = AuthorizedKeys(config.authorized_keys_path)
+        revoked_keys = (
+            AuthorizedKeys(config.revoked_keys_path, "revoked_keys")
+            if config.revoked_keys_path is not None
+            else None
+        )
         if not len(authorized_keys):
             log.warning("no usable key in %s: every login is refused", config.authorized_keys_path)
         stop_requested = self._stop_requested
@@ -332,10 +372,17 @@ class Manhole:
             on_session_end=stop_requested.set if config.oneshot else None,
             post_quantum_only=config.post_quantum_only,
         )
+        settings.revoked = self._revoked
+        settings.revoked_keys = revoked_keys
+        self._settings = settings
+        if config.end_sessions_on_key_removal:
+            watcher = asyncio.get_running_loop().create_task(_watch_key_files(settings))
         acceptors = [
             await start_server(listener, host_key, settings) for listener in self._listeners
         ]
         try:
             await self._stop_requested.wait()
         finally:
+            if config.end_sessions_on_key_removal:
+                watcher.cancel()
             await shut_down(acceptors, settings, self._stop_timeout)

@@ -67,6 +67,35 @@ class ServerSettings:
         self.host_loop = host_loop
         self.limits = limits
         self.servers: set[ManholeServer] = set()  # one per open connection
+        self.revoked: set[str] = set()  # fingerprints refused by Manhole.revoke()
+        self.revoked_keys: AuthorizedKeys | None = None  # a revoked-keys file, if any
+
+    def revocation(self, key: asyncssh.SSHKey, fingerprint: str) -> str | None:
+        """Why ``key`` is revoked, or ``None``. An unusable revoked-keys file revokes every
+        key (as sshd's RevokedKeys does): a list meant to keep someone out must not fail open.
+        """
+        if fingerprint in self.revoked:
+            return "key revoked (Manhole.revoke)"
+        revoked_keys = self.revoked_keys
+        if revoked_keys is None:
+            return None
+        if not revoked_keys.reload_if_changed():
+            return f"revoked_keys file {revoked_keys.path} cannot be used"
+        if revoked_keys.find(key) is not None:
+            return f"key listed in {revoked_keys.path}"
+        return None
+
+    def end_sessions_of(self, fingerprints: set[str], reason: str) -> int:
+        """Close every connection logged in with one of ``fingerprints``; how many."""
+        ended = 0
+        for server in list(self.servers):
+            if server.fingerprint in fingerprints and server.connection is not None:
+                for session in server.sessions:
+                    session.announce(f"manhole-ssh: session ended: {reason}.")
+                log.warning("closing connection from %s: %s", server.peer, reason)
+                server.connection.close()
+                ended += 1
+        return ended
 
     def unauthenticated_from(self, source: str | None) -> int:
         """How many connections (from ``source``, or from anywhere) are not logged in yet."""
@@ -94,6 +123,22 @@ class ManholeServer(asyncssh.SSHServer):
     @property
     def authenticated(self) -> bool:
         return self._accepted is not None
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The fingerprint of the key this connection logged in with."""
+        return self._accepted.fingerprint if self._accepted is not None else None
+
+    @property
+    def peer(self) -> str:
+        return self._peer
+
+    def revoked_by_file(self) -> bool:
+        accepted = self._accepted
+        return (
+            accepted is not None
+            and self._settings.revocation(accepted.key, accepted.fingerprint) is not None
+        )
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.connection = conn
@@ -167,15 +212,17 @@ class ManholeServer(asyncssh.SSHServer):
         if self._failures >= self._settings.limits.max_auth_tries:
             return False  # the connection is being cut
         try:
-            entry = self._settings.authorized_keys.find(key)
+            reason = self._settings.revocation(key, key.get_fingerprint("sha256"))
+            entry = self._settings.authorized_keys.find(key) if reason is None else None
         except Exception:
             log.exception("refusing key: reading authorized_keys failed")
-            entry = None
-        reason = (
-            f"key not in {self._settings.authorized_keys.path}"
-            if entry is None
-            else entry.options.refusal(self.source)
-        )
+            reason, entry = "reading the key files failed", None
+        if reason is None:
+            reason = (
+                f"key not in {self._settings.authorized_keys.path}"
+                if entry is None
+                else entry.options.refusal(self.source)
+            )
         if reason is not None:
             self._refused(username, key, reason)
             entry = None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import asyncssh
 import pytest
-from conftest import Host, Keys, Terminal, exec_code, run_ssh, ssh_argv
+from conftest import Host, Keys, Terminal, exec_code, run_ssh, ssh_argv, start_host, stop_host
 
 OpenTerminal = Callable[..., Terminal]
 
@@ -133,3 +133,65 @@ def test_forced_command_is_all_a_key_runs(host: Host, keys: Keys) -> None:
     assert (result.returncode, result.stdout.strip()) == (0, "42")
     script = run_ssh(host.port, keys.other_key, "-T", "127.0.0.1", stdin=b"print('sneaky')\n")
     assert script.stdout.strip() == "42"
+
+
+def test_revoke_ends_sessions_and_refuses_the_key(keys: Keys) -> None:
+    import manhole_ssh
+
+    manhole = manhole_ssh.install(
+        port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key
+    )
+    fingerprint = asyncssh.read_public_key(keys.client_key.with_suffix(".pub")).get_fingerprint()
+
+    async def session_cut_by_revoke() -> str:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            manhole.port,
+            known_hosts=None,
+            agent_path=None,
+            config=None,
+            client_keys=[str(keys.client_key)],
+        ) as connection:
+            process = await connection.create_process()  # a script session, waiting
+            await asyncio.to_thread(manhole.revoke, fingerprint)
+            await asyncio.wait_for(process.wait_closed(), 10)
+            return str(await process.stderr.read())
+
+    try:
+        assert "session ended: key revoked" in asyncio.run(session_cut_by_revoke())
+        assert exec_code(manhole.port, keys.client_key, "1").returncode == 255
+    finally:
+        manhole_ssh.uninstall()
+
+
+def test_revoked_keys_file(keys: Keys) -> None:
+    revoked = keys.folder / "revoked_keys"
+    revoked.write_text("")
+    revoked.chmod(0o600)
+    host = start_host(keys, "--set", f"revoked_keys={revoked}")
+    try:
+        assert exec_code(host.port, keys.client_key, "'before'").stdout == "'before'\n"
+        revoked.write_bytes(keys.client_key.with_suffix(".pub").read_bytes())
+        assert exec_code(host.port, keys.client_key, "1").returncode == 255
+        revoked.write_text("")
+        assert exec_code(host.port, keys.client_key, "'again'").stdout == "'again'\n"
+        revoked.chmod(0o666)  # an unsafe list of revoked keys revokes every key
+        assert exec_code(host.port, keys.client_key, "1").returncode == 255
+    finally:
+        stop_host(host)
+
+
+def test_removed_key_loses_its_open_session(keys: Keys, terminals: OpenTerminal) -> None:
+    host = start_host(keys, "--set", "end_sessions_on_key_removal=1")
+    try:
+        authorize_other_key(keys, "")
+        alice = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
+        mallory = terminals(ssh_argv(host.port, keys.other_key, "-tt", "127.0.0.1"))
+        alice.wait_prompt()
+        mallory.wait_prompt()
+        keys.authorized_keys.write_bytes(keys.client_key.with_suffix(".pub").read_bytes())
+        mallory.expect("session ended: key removed from authorized_keys")
+        mallory.wait_exit()
+        alice.evaluate("'alice stays'", "'alice stays'")
+    finally:
+        stop_host(host)
