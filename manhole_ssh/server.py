@@ -20,6 +20,7 @@ from .audit import audit
 from .auth import AuthorizedKey, AuthorizedKeys
 from .config import Limits
 from .listeners import peer_credentials
+from .penalties import SourcePenalties
 from .session import ManholeSession, SessionContext
 
 __all__ = ["ManholeServer", "ServerSettings", "shut_down", "start_server"]
@@ -67,6 +68,7 @@ class ServerSettings:
         self.host_loop = host_loop
         self.limits = limits
         self.servers: set[ManholeServer] = set()  # one per open connection
+        self.penalties = SourcePenalties()
         self.revoked: set[str] = set()  # fingerprints refused by Manhole.revoke()
         self.revoked_keys: AuthorizedKeys | None = None  # a revoked-keys file, if any
 
@@ -145,7 +147,11 @@ class ManholeServer(asyncssh.SSHServer):
         peer = conn.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.source, self._peer = str(peer[0]), f"{peer[0]} port {peer[1]}"
-        refusal = self._unix_peer_refusal(conn.get_extra_info("socket")) or self._crowd_refusal()
+        refusal = (
+            self._unix_peer_refusal(conn.get_extra_info("socket"))
+            or self._penalty_refusal()
+            or self._crowd_refusal()
+        )
         audit("connect", source=self.source, peer=self._peer, refused=refusal)
         if refusal is not None:
             log.warning("dropped connection from %s: %s", self._peer, refusal)
@@ -154,17 +160,33 @@ class ManholeServer(asyncssh.SSHServer):
         self._settings.servers.add(self)
         log.info("connection from %s", self._peer)
 
+    def _penalty_refusal(self) -> str | None:
+        remaining = self._settings.penalties.remaining(self.source)
+        if remaining <= 0:
+            return None
+        return f"{self.source} is penalized for {remaining:.0f} s more (repeated failures)"
+
     def _crowd_refusal(self) -> str | None:
         """sshd's MaxStartups and PerSourceMaxStartups, without the random early drop."""
         limits = self._settings.limits
         if self._settings.unauthenticated_from(None) >= limits.max_startups:
+            self._strike("too many connections")
             return f"{limits.max_startups} unauthenticated connections already (max_startups)"
         if self._settings.unauthenticated_from(self.source) >= limits.per_source_max_startups:
+            self._strike("too many connections")
             return (
                 f"{limits.per_source_max_startups} unauthenticated connections from "
                 f"{self.source} already (per_source_max_startups)"
             )
         return None
+
+    def _strike(self, offense: str) -> None:
+        if self.source in ("unix", "unknown"):
+            return  # the same user (see _unix_peer_refusal), or no address to hold to account
+        penalty = self._settings.penalties.strike(self.source)
+        if penalty:
+            log.warning("%s penalized for %.0f s: %s", self.source, penalty, offense)
+            audit("penalty", source=self.source, seconds=penalty, offense=offense)
 
     def _unix_peer_refusal(self, sock: socket.socket | None) -> str | None:
         """On a Unix socket, who is connecting is known before any SSH is spoken: only this
@@ -178,6 +200,8 @@ class ManholeServer(asyncssh.SSHServer):
         return f"uid {uid} is neither this process's user ({os.geteuid()}) nor root"
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self in self._settings.servers and not self.authenticated and self._failures:
+            self._strike(f"left after {self._failures} refused key(s)")
         self._settings.servers.discard(self)
         if exc is not None:
             log.info("connection from %s closed: %s", self._peer, exc)

@@ -163,3 +163,35 @@ def test_session_timeout(keys: Keys, terminals: OpenTerminal) -> None:
         )
     finally:
         stop_host(host)
+
+
+def test_a_failing_source_is_penalized_while_others_get_in(
+    audited_host: tuple[Host, Path], keys: Keys
+) -> None:
+    host, audit_file = audited_host
+    wrong_key = asyncssh.generate_private_key("ssh-ed25519")
+
+    async def login_from(address: str, key: object) -> str:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            host.port,
+            local_addr=(address, 0),
+            known_hosts=None,
+            agent_path=None,
+            config=None,
+            client_keys=[key],
+            password=None,
+        ) as connection:
+            return str((await connection.run("'in'")).stdout)
+
+    for _ in range(3):  # three failed connections: the third earns a penalty
+        with pytest.raises(asyncssh.PermissionDenied):
+            asyncio.run(login_from("127.0.0.2", wrong_key))
+    wait_for(
+        lambda: any(e["event"] == "penalty" for e in read_events(audit_file)), 10, "the penalty"
+    )
+    with pytest.raises((asyncssh.Error, OSError)):  # even the right key, from there, for now
+        asyncio.run(login_from("127.0.0.2", str(keys.client_key)))
+    assert asyncio.run(login_from("127.0.0.1", str(keys.client_key))) == "'in'\n"
+    penalty = next(e for e in read_events(audit_file) if e["event"] == "penalty")
+    assert (penalty["source"], penalty["seconds"]) == ("127.0.0.2", 5.0)
