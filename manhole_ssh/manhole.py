@@ -326,8 +326,16 @@ class Manhole:
 
     def _run_server(self) -> None:
         import asyncio
+        from concurrent.futures import ThreadPoolExecutor
 
         loop = asyncio.new_event_loop()
+        # prompt_toolkit completes and suggests in the loop's executor: name its threads
+        # as the manhole's, so that threads() and the host's own tools can tell.
+        loop.set_default_executor(
+            ThreadPoolExecutor(
+                max_workers=4, thread_name_prefix=f"{MANHOLE_THREAD_PREFIX} executor"
+            )
+        )
         self._loop = loop
         try:
             loop.run_until_complete(self._serve())

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncssh
 import pytest
 from conftest import Host, Keys, Terminal, exec_code, ssh_argv, start_host, stop_host, wait_for
+
+import manhole_ssh
 
 OpenTerminal = Callable[..., Terminal]
 
@@ -195,3 +199,58 @@ def test_a_failing_source_is_penalized_while_others_get_in(
     assert asyncio.run(login_from("127.0.0.1", str(keys.client_key))) == "'in'\n"
     penalty = next(e for e in read_events(audit_file) if e["event"] == "penalty")
     assert (penalty["source"], penalty["seconds"]) == ("127.0.0.2", 5.0)
+
+
+def _resources() -> tuple[int, int, int]:
+    """This process's threads (but the manhole's executor pool, which is bounded), open
+    descriptors and RSS in kB."""
+    threads = [t for t in threading.enumerate() if "manhole-ssh executor" not in t.name]
+    descriptors = len(os.listdir("/proc/self/fd"))
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return len(threads), descriptors, int(status["VmRSS"].split()[0])
+
+
+def _no_worker_threads() -> bool:
+    return not [t for t in threading.enumerate() if t.name.startswith("manhole-ssh worker")]
+
+
+def test_many_sessions_leave_nothing_behind(keys: Keys) -> None:
+    """Sessions one after another (exec, script, terminal) leak no thread, descriptor or
+    memory in the host (here, this process)."""
+    manhole = manhole_ssh.install(
+        port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key
+    )
+
+    async def sessions(count: int) -> None:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            manhole.port,
+            known_hosts=None,
+            agent_path=None,
+            config=None,
+            client_keys=[str(keys.client_key)],
+        ) as connection:
+            for number in range(count):
+                if number % 3 == 0:
+                    result = await connection.run(f"{number} * 2")
+                    assert result.stdout == f"{number * 2}\n"
+                elif number % 3 == 1:
+                    result = await connection.run(input=f"print({number})\n")
+                    assert result.stdout == f"{number}\n"
+                else:
+                    process = await connection.create_process(term_type="xterm")
+                    await process.stdout.readuntil(">>>")
+                    process.stdin.write("exit()\r")
+                    await process.wait()
+
+    try:
+        asyncio.run(sessions(30))  # warm up: imports, caches, the executor pool
+        wait_for(_no_worker_threads, 10, "the sessions' worker threads to end")
+        threads, descriptors, rss = _resources()
+        asyncio.run(sessions(240))
+        wait_for(_no_worker_threads, 10, "the sessions' worker threads to end")
+        after_threads, after_descriptors, after_rss = _resources()
+    finally:
+        manhole_ssh.uninstall()
+    assert (after_threads, after_descriptors) == (threads, descriptors)
+    assert after_rss - rss < 10 * 1024, f"RSS grew by {after_rss - rss} kB"
