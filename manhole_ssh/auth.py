@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .config import ConfigError
 from .filemodes import check_not_writable_by_others
-from .keyoptions import KeyOptions, split_options
 
 if TYPE_CHECKING:
     import asyncssh
+
+    from .keyoptions import KeyOptions
 
 __all__ = ["AuthorizedKey", "AuthorizedKeys", "precheck_authorized_keys", "precheck_revoked_keys"]
 
@@ -72,15 +72,14 @@ def precheck_revoked_keys(path: Path) -> None:
     check_not_writable_by_others(path, "revoked_keys")
 
 
-@dataclass(frozen=True)
-class AuthorizedKey:
+class AuthorizedKey(NamedTuple):
     """One usable line of the file."""
 
     key: asyncssh.SSHKey
     comment: str
     fingerprint: str
     line_number: int
-    options: KeyOptions = field(default_factory=KeyOptions)
+    options: KeyOptions
 
     @property
     def identity(self) -> str:
@@ -145,6 +144,8 @@ class AuthorizedKeys:
 
     def _parse(self, text: str) -> dict[bytes, AuthorizedKey]:
         import asyncssh
+
+        from .keyoptions import KeyOptions, split_options
 
         keys: dict[bytes, AuthorizedKey] = {}
         for line_number, line in _key_lines(text):

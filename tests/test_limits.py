@@ -139,12 +139,15 @@ def test_one_source_cannot_hold_every_login_slot(host: Host, keys: Keys) -> None
 
 
 def test_idle_timeout_spares_running_code(keys: Keys, terminals: OpenTerminal) -> None:
-    host = start_host(keys, "--set", "idle_timeout=1")
+    host = start_host(keys, "--set", "idle_timeout=3")
     try:
+        # Import ptpython first, so that the terminal session's start is quick even on a
+        # loaded machine (its idle clock runs from the start).
+        assert exec_code(host.port, keys.client_key, "import ptpython.repl").returncode == 0
         busy = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
         busy.wait_prompt()
-        busy.evaluate("import time; time.sleep(2.5); 'slept through'", "'slept through'")
-        busy.expect("session ended: idle for 1 s (idle_timeout)")
+        busy.evaluate("import time; time.sleep(4); 'slept through'", "'slept through'")
+        busy.expect("session ended: idle for 3 s (idle_timeout)")
         assert busy.wait_exit() == 1
         assert host.alive()
     finally:

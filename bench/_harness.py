@@ -1,0 +1,198 @@
+"""What every benchmark needs: keys, a host process with a manhole, the real ssh client,
+a terminal that answers cursor-position requests, and a row of the results table."""
+
+from __future__ import annotations
+
+import os
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pexpect
+import pyte
+
+HOST_SCRIPT = Path(__file__).with_name("host.py")
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    ours: str
+    baseline: str
+    target: str
+    met: bool | None  # None: not measurable here
+
+    def cells(self) -> list[str]:
+        verdict = {True: "yes", False: "NO", None: "n/a"}[self.met]
+        return [self.figure, self.ours, self.baseline, self.target, verdict]
+
+
+def print_rows(rows: Sequence[Row]) -> None:
+    header = ["figure", "manhole-ssh", "baseline (same run)", "target", "met"]
+    table = [header, *(row.cells() for row in rows)]
+    widths = [max(len(line[column]) for line in table) for column in range(len(header))]
+    for number, line in enumerate(table):
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+        if number == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def median_ms(samples: Sequence[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def p99_ms(samples: Sequence[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
+@dataclass(frozen=True)
+class Keys:
+    client_key: Path
+    authorized_keys: Path
+    host_key: Path
+
+
+@contextmanager
+def keys() -> Iterator[Keys]:
+    with tempfile.TemporaryDirectory(prefix="manhole-bench-") as folder:
+        base = Path(folder)
+        base.chmod(0o700)
+        for name in ("id_ed25519", "ssh_host_ed25519_key"):
+            subprocess.run(
+                [sys.executable, "-m", "manhole_ssh", "keygen", str(base / name)],
+                check=True,
+                capture_output=True,
+            )
+        authorized = base / "authorized_keys"
+        authorized.write_bytes((base / "id_ed25519.pub").read_bytes())
+        authorized.chmod(0o600)
+        yield Keys(base / "id_ed25519", authorized, base / "ssh_host_ed25519_key")
+
+
+class Host:
+    """bench/host.py in a process of its own; ``port`` is its manhole's."""
+
+    def __init__(self, bench_keys: Keys, *options: str) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(HOST_SCRIPT),
+                str(bench_keys.authorized_keys),
+                str(bench_keys.host_key),
+                *options,
+            ],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], 30)
+        line = self.process.stdout.readline() if ready else ""
+        if not line.startswith("PORT "):
+            self.close()
+            raise RuntimeError(f"the bench host did not start: {line!r}")
+        self.port = int(line.split()[1])
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def ssh_argv(port: int, key: Path, *extra: str) -> list[str]:
+    return [
+        "ssh",
+        "-F",
+        "/dev/null",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "IdentityAgent=none",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        str(key),
+        "-p",
+        str(port),
+        *extra,
+    ]
+
+
+class _Screen(pyte.Screen):
+    def __init__(self, columns: int, rows: int, reply: Callable[[str], object]) -> None:
+        super().__init__(columns, rows)
+        self._reply = reply
+
+    def write_process_input(self, data: str) -> None:
+        self._reply(data)  # answers ESC[6n as a terminal does
+
+
+class Terminal:
+    """A program in a real PTY, drawn by a VT100 emulator that answers ESC[6n."""
+
+    def __init__(self, argv: Sequence[str], columns: int = 100, rows: int = 30) -> None:
+        self.child = pexpect.spawn(
+            argv[0],
+            list(argv[1:]),
+            encoding="utf-8",
+            codec_errors="replace",
+            dimensions=(rows, columns),
+            env={**os.environ, "PYTHONSTARTUP": ""},
+        )
+        self.child.delaybeforesend = None
+        self.screen = _Screen(columns, rows, self.child.send)
+        self.stream = pyte.Stream(self.screen)
+
+    def wait_for(self, predicate: Callable[[pyte.Screen], bool], timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self.screen):
+            if time.monotonic() > deadline:
+                raise TimeoutError("\n".join(self.screen.display))
+            try:
+                self.stream.feed(self.child.read_nonblocking(65536, timeout=0.05))
+            except pexpect.TIMEOUT:
+                continue
+
+    def close(self) -> None:
+        self.child.close(force=True)
+
+
+def at_empty_prompt(prompt: str = ">>>") -> Callable[[pyte.Screen], bool]:
+    def check(screen: pyte.Screen) -> bool:
+        return bool(screen.display[screen.cursor.y].rstrip() == prompt)
+
+    return check
+
+
+def shows(text: str) -> Callable[[pyte.Screen], bool]:
+    return lambda screen: any(text in line for line in screen.display)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
