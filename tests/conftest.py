@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pexpect
@@ -183,6 +184,15 @@ def run_ssh(
         completed.returncode,
         completed.stdout.decode("utf-8", "replace"),
         completed.stderr.decode("utf-8", "replace"),
+    )
+
+
+def asyncssh_client(port: int, **options: Any) -> Any:
+    """asyncssh's client to the manhole on ``port``, isolated from the user's keys, agent,
+    config and known hosts; ``options`` (client_keys=, password=, local_addr=…) as
+    ``asyncssh.connect`` takes them. Use with ``async with``."""
+    return asyncssh.connect(
+        "127.0.0.1", port, known_hosts=None, agent_path=None, config=None, **options
     )
 
 

@@ -10,9 +10,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncssh
 import pytest
-from conftest import Host, Keys, exec_code, start_host, stop_host
+from conftest import Host, Keys, asyncssh_client, exec_code, start_host, stop_host
 
 SSH_AUDIT = shutil.which("ssh-audit") or str(Path(sys.executable).with_name("ssh-audit"))
 
@@ -49,12 +48,8 @@ def test_post_quantum_only_passes_ssh_audit(post_quantum_host: Host, keys: Keys)
     assert "(kex) mlkem768x25519-sha256" in report.stdout
 
     async def login() -> str:
-        async with asyncssh.connect(
-            "127.0.0.1",
+        async with asyncssh_client(
             post_quantum_host.port,
-            known_hosts=None,
-            agent_path=None,
-            config=None,
             client_keys=[str(keys.client_key)],
         ) as connection:
             result = await connection.run("'post-quantum'")

@@ -7,7 +7,17 @@ from collections.abc import Callable
 
 import asyncssh
 import pytest
-from conftest import Host, Keys, Terminal, exec_code, run_ssh, ssh_argv, start_host, stop_host
+from conftest import (
+    Host,
+    Keys,
+    Terminal,
+    asyncssh_client,
+    exec_code,
+    run_ssh,
+    ssh_argv,
+    start_host,
+    stop_host,
+)
 
 OpenTerminal = Callable[..., Terminal]
 
@@ -35,9 +45,7 @@ def test_password_is_refused(host: Host, keys: Keys) -> None:
 
 
 async def _try_login(port: int, **credentials: object) -> str:
-    async with asyncssh.connect(
-        "127.0.0.1", port, known_hosts=None, agent_path=None, config=None, **credentials
-    ) as connection:
+    async with asyncssh_client(port, **credentials) as connection:
         result = await connection.run("1+1")
         return str(result.stdout)
 
@@ -144,12 +152,8 @@ def test_revoke_ends_sessions_and_refuses_the_key(keys: Keys) -> None:
     fingerprint = asyncssh.read_public_key(keys.client_key.with_suffix(".pub")).get_fingerprint()
 
     async def session_cut_by_revoke() -> str:
-        async with asyncssh.connect(
-            "127.0.0.1",
+        async with asyncssh_client(
             manhole.port,
-            known_hosts=None,
-            agent_path=None,
-            config=None,
             client_keys=[str(keys.client_key)],
         ) as connection:
             process = await connection.create_process()  # a script session, waiting

@@ -268,6 +268,8 @@ def test_unix_socket_refuses_other_users_before_ssh(
 
 FORK_SCRIPT = """
 import os, sys, time, manhole_ssh
+def say(*words):  # one write per line: parent and child share the pipe
+    os.write(1, (" ".join(map(str, words)) + "\\n").encode())
 manhole = manhole_ssh.install(port=0, authorized_keys={keys!r}, host_key={host_key!r},
                               on_fork={on_fork!r})
 print("parent", os.getpid(), manhole.port, flush=True)
@@ -275,11 +277,11 @@ sys.stdin.readline()  # the test has been in once: the server and its loop are r
 child = os.fork()
 if child == 0:
     own = manhole_ssh._installed
-    print("child", os.getpid(), own.port if own else 0, flush=True)
+    say("child", os.getpid(), own.port if own else 0)
     time.sleep(60)
     os._exit(0)
 manhole_ssh.uninstall()
-print("parent stopped", flush=True)
+say("parent", "stopped")
 os.waitpid(child, 0)
 """
 
@@ -302,7 +304,9 @@ def test_fork(keys: Keys, on_fork: str) -> None:
         assert exec_code(int(parent_port), keys.client_key, "'parent'").stdout == "'parent'\n"
         process.stdin.write("go\n")
         process.stdin.flush()
-        lines = dict(process.stdout.readline().split(" ", 1) for _ in range(2))
+        output = [process.stdout.readline() for _ in range(2)]
+        lines = dict(line.split(" ", 1) for line in output)
+        assert set(lines) == {"child", "parent"}, output
         child_pid, child_port = lines["child"].split()
         assert lines["parent"] == "stopped\n"
         with socket.socket() as probe:  # nobody holds the parent's port any more

@@ -12,7 +12,17 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from conftest import Host, Keys, Terminal, exec_code, ssh_argv, start_host, stop_host, wait_for
+from conftest import (
+    Host,
+    Keys,
+    Terminal,
+    asyncssh_client,
+    exec_code,
+    ssh_argv,
+    start_host,
+    stop_host,
+    wait_for,
+)
 
 import manhole_ssh
 
@@ -68,12 +78,8 @@ def test_max_auth_tries_cuts_a_connection(audited_host: tuple[Host, Path]) -> No
     wrong_keys = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(20)]
 
     async def try_keys() -> None:
-        async with asyncssh.connect(
-            "127.0.0.1",
+        async with asyncssh_client(
             host.port,
-            known_hosts=None,
-            agent_path=None,
-            config=None,
             client_keys=wrong_keys,
             password=None,
         ):
@@ -87,12 +93,8 @@ def test_max_auth_tries_cuts_a_connection(audited_host: tuple[Host, Path]) -> No
 
 def test_max_sessions_per_connection(host: Host, keys: Keys) -> None:
     async def open_sessions() -> tuple[int, str]:
-        async with asyncssh.connect(
-            "127.0.0.1",
+        async with asyncssh_client(
             host.port,
-            known_hosts=None,
-            agent_path=None,
-            config=None,
             client_keys=[str(keys.client_key)],
         ) as connection:
             opened = [await connection.create_process() for _ in range(10)]  # scripts waiting
@@ -179,13 +181,9 @@ def test_a_failing_source_is_penalized_while_others_get_in(
     wrong_key = asyncssh.generate_private_key("ssh-ed25519")
 
     async def login_from(address: str, key: object) -> str:
-        async with asyncssh.connect(
-            "127.0.0.1",
+        async with asyncssh_client(
             host.port,
             local_addr=(address, 0),
-            known_hosts=None,
-            agent_path=None,
-            config=None,
             client_keys=[key],
             password=None,
         ) as connection:
@@ -225,12 +223,8 @@ def test_many_sessions_leave_nothing_behind(keys: Keys) -> None:
     )
 
     async def sessions(count: int) -> None:
-        async with asyncssh.connect(
-            "127.0.0.1",
+        async with asyncssh_client(
             manhole.port,
-            known_hosts=None,
-            agent_path=None,
-            config=None,
             client_keys=[str(keys.client_key)],
         ) as connection:
             for number in range(count):
