@@ -7,6 +7,7 @@ import select
 import shutil
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -280,6 +281,18 @@ class Terminal:
 
     def send(self, data: str) -> None:
         self.child.send(data)
+
+    def wait_cooked(self, timeout: float = 15) -> None:
+        """Wait until ``ssh`` has put its terminal back in canonical mode (``Ctrl-D`` is EOF).
+
+        ``ssh`` leaves raw mode when the server refuses a PTY, a moment after it prints why.
+        """
+
+        def cooked() -> bool:
+            self.pump(0.01)
+            return bool(termios.tcgetattr(self.child.child_fd)[3] & termios.ICANON)
+
+        wait_for(cooked, timeout, "ssh to leave raw mode")
 
     def resize(self, columns: int, rows: int) -> None:
         self.screen.resize(rows, columns)

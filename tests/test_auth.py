@@ -121,6 +121,7 @@ def test_no_pty_and_restrict_refuse_a_terminal(
     authorize_other_key(keys, options)
     terminal = terminals(ssh_argv(host.port, keys.other_key, "127.0.0.1"))
     terminal.expect("PTY allocation request failed")
+    terminal.wait_cooked()
     terminal.send("import sys; print('tty:', sys.stdout.isatty())\n\x04")
     terminal.expect("tty: False")
     assert terminal.wait_exit() == 0
