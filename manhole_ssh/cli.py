@@ -1,4 +1,4 @@
-"""The ``manhole-ssh`` command: ``demo``, ``run``, ``keygen``."""
+"""The ``manhole-ssh`` command: ``demo``, ``run``, ``list``, ``connect``, ``keygen``, ``proxy``."""
 
 from __future__ import annotations
 
@@ -13,29 +13,39 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import DEFAULT_BIND_ADDRESS, DEFAULT_PORT, ConfigError
+from .config import (
+    DEFAULT_BIND_ADDRESS,
+    DEFAULT_PORT,
+    ConfigError,
+    environment_options,
+    environment_variables,
+)
 
 __all__ = ["main"]
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (0: any free one)")
-    parser.add_argument(
-        "--bind", default=DEFAULT_BIND_ADDRESS, help="loopback address to listen on"
-    )
+    parser.add_argument("--port", type=int, help=f"TCP port (0: any free one; {DEFAULT_PORT})")
+    parser.add_argument("--bind", help=f"loopback address to listen on ({DEFAULT_BIND_ADDRESS})")
     parser.add_argument(
         "--authorized-keys", help="authorized_keys file (default: ~/.ssh/authorized_keys)"
     )
     parser.add_argument("--host-key", help="host private key (default: made on first use)")
+    parser.add_argument("--socket-path", help="also listen on this Unix socket ({pid} allowed)")
 
 
 def _install_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {
+    """The MANHOLE_SSH_* variables, overridden by the options given on the command line."""
+    options = environment_options()
+    given = {
         "port": args.port,
         "bind_address": args.bind,
         "authorized_keys": args.authorized_keys,
         "host_key": args.host_key,
+        "socket_path": args.socket_path,
     }
+    options.update({name: value for name, value in given.items() if value is not None})
+    return options
 
 
 class DemoService:
@@ -91,8 +101,9 @@ async def _demo(args: argparse.Namespace) -> int:
 
 def _ssh_command(args: argparse.Namespace, port: int, address: str) -> str:
     identity = ""
-    if args.authorized_keys:
-        client_key = Path(args.authorized_keys).with_name("id_ed25519")
+    authorized_keys = _install_options(args).get("authorized_keys")
+    if authorized_keys:
+        client_key = Path(authorized_keys).with_name("id_ed25519")
         if client_key.exists():
             identity = f"-i {client_key} "
     return f"ssh {identity}-p {port} {address}"
@@ -157,9 +168,21 @@ def _proxy(args: argparse.Namespace) -> int:
                     data = data[os.write(stdout, data) :]
 
 
+def _connect(arguments: list[str]) -> int:
+    from .connecting import connect
+
+    if arguments[:1] == ["--"]:
+        arguments = arguments[1:]
+    pid = int(arguments[0]) if arguments[:1] and arguments[0].isdigit() else None
+    return connect(pid, arguments[1:] if pid is not None else arguments)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="manhole-ssh", description="An SSH server with a Python REPL inside a live process."
+        prog="manhole-ssh",
+        description="An SSH server with a Python REPL inside a live process.",
+        epilog="demo and run also read the options of install() from MANHOLE_SSH_* "
+        "variables (the command line wins): " + ", ".join(environment_variables()),
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run a small live service with a manhole in it")
@@ -178,11 +201,28 @@ def _parser() -> argparse.ArgumentParser:
         "proxy", help="relay stdin/stdout to a manhole's Unix socket (ssh's ProxyCommand)"
     )
     proxy.add_argument("path")
+    commands.add_parser("list", help="list this user's running manholes")
+    connect = commands.add_parser(
+        "connect",
+        help="run ssh to a running manhole (the only one, or the one of process PID)",
+        description="Run ssh to a running manhole, checking its host key from its record. "
+        "Arguments after PID go to ssh after the destination: options, then a command "
+        "(manhole-ssh connect 1234 -i ~/.ssh/ops_key 'len(cache)').",
+    )
+    connect.add_argument("arguments", nargs=argparse.REMAINDER, help="[PID] [ssh arguments…]")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["connect"] and not {"-h", "--help"} & set(words[1:2]):
+        # Everything after `connect` is ssh's, options included: argparse would claim them.
+        try:
+            return _connect(words[1:])
+        except ConfigError as error:
+            print(f"manhole-ssh: {error}", file=sys.stderr)
+            return 2
+    args = _parser().parse_args(words)
     try:
         if args.command == "demo":
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -195,6 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "proxy":
             return _proxy(args)
+        if args.command == "list":
+            from .connecting import list_manholes
+
+            return list_manholes()
+        if args.command == "connect":
+            return _connect(args.arguments)
         return _keygen(args)
     except ConfigError as error:
         print(f"manhole-ssh: {error}", file=sys.stderr)

@@ -24,6 +24,9 @@ __all__ = [
     "ConfigError",
     "Limits",
     "default_host_key_path",
+    "environment_enabled",
+    "environment_options",
+    "environment_variables",
 ]
 
 DEFAULT_PORT = 2222
@@ -267,3 +270,87 @@ def _log_level(level: int | str | None) -> int | None:
     if not isinstance(resolved, int):
         raise ConfigError(f"log_level {level!r} is not a logging level (DEBUG, INFO, WARNING …)")
     return resolved
+
+
+# Every option that can be set from the environment, and how its text is read. `locals`
+# and `loop` are objects, which no variable can hold.
+_ENVIRONMENT_KINDS: dict[str, str] = {
+    "port": "int",
+    "bind_address": "text",
+    "authorized_keys": "text",
+    "host_key": "text",
+    "daemon": "bool",
+    "log_level": "text",
+    "audit_file": "text",
+    "login_grace_time": "seconds",
+    "max_auth_tries": "int",
+    "max_startups": "int",
+    "per_source_max_startups": "int",
+    "max_sessions": "int",
+    "idle_timeout": "seconds or none",
+    "session_timeout": "seconds or none",
+    "activate_on": "text",
+    "oneshot": "bool",
+    "socket_path": "text",
+    "post_quantum_only": "bool",
+    "on_fork": "text",
+    "revoked_keys": "text",
+    "end_sessions_on_key_removal": "bool",
+}
+ENVIRONMENT_PREFIX = "MANHOLE_SSH_"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def environment_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``MANHOLE_SSH`` asks for a manhole (``1``, ``true``, ``yes``, ``on``)."""
+    value = (os.environ if environ is None else environ).get("MANHOLE_SSH", "")
+    return _read_bool("MANHOLE_SSH", value)
+
+
+def environment_options(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The ``install()`` options given as ``MANHOLE_SSH_<OPTION>`` variables.
+
+    ``MANHOLE_SSH_PORT=0`` is ``port=0``; an unknown ``MANHOLE_SSH_*`` name (a typo would
+    otherwise be ignored silently) or a value that does not parse is a :class:`ConfigError`.
+    """
+    environ = os.environ if environ is None else environ
+    options: dict[str, Any] = {}
+    for variable, value in environ.items():
+        if not variable.startswith(ENVIRONMENT_PREFIX):
+            continue
+        name = variable[len(ENVIRONMENT_PREFIX) :].lower()
+        kind = _ENVIRONMENT_KINDS.get(name)
+        if kind is None:
+            known = ", ".join(environment_variables())
+            raise ConfigError(f"{variable} is not an option of manhole-ssh; known: {known}")
+        options[name] = _read_variable(variable, value, kind)
+    return options
+
+
+def environment_variables() -> list[str]:
+    """Every ``MANHOLE_SSH_*`` variable, for documentation and ``--help``."""
+    return [ENVIRONMENT_PREFIX + name.upper() for name in _ENVIRONMENT_KINDS]
+
+
+def _read_bool(variable: str, value: str) -> bool:
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{variable}={value!r}: use 1 or 0 (true/false, yes/no, on/off)")
+
+
+def _read_variable(variable: str, value: str, kind: str) -> object:
+    if kind == "bool":
+        return _read_bool(variable, value)
+    if kind == "text":
+        return value
+    if kind == "seconds or none" and value.strip().lower() in ("", "none"):
+        return None
+    try:
+        return int(value) if kind == "int" else float(value)
+    except ValueError:
+        expected = "a whole number" if kind == "int" else "a number of seconds"
+        raise ConfigError(f"{variable}={value!r} is not {expected}") from None

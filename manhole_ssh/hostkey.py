@@ -14,7 +14,14 @@ from .filemodes import check_private
 if TYPE_CHECKING:
     import asyncssh
 
-__all__ = ["host_key_fingerprint", "load_host_key", "precheck_host_key", "write_host_key"]
+__all__ = [
+    "host_key_fingerprint",
+    "host_public_key",
+    "load_host_key",
+    "precheck_host_key",
+    "public_key_line",
+    "write_host_key",
+]
 
 
 def precheck_host_key(path: Path, *, create_if_missing: bool) -> None:
@@ -38,11 +45,11 @@ def precheck_host_key(path: Path, *, create_if_missing: bool) -> None:
     check_private(path, "host key")
 
 
-def host_key_fingerprint(path: Path) -> str | None:
-    """The SHA256 fingerprint of an OpenSSH private key file, read without cryptography.
+def host_public_key(path: Path) -> bytes | None:
+    """The public key blob of an OpenSSH private key file, read without cryptography.
 
-    The public key sits unencrypted in the file's header, so this costs no import; it is
-    what ``install()`` logs. ``None`` if the file is not in OpenSSH's format.
+    The public key sits unencrypted in the file's header, so this costs no import.
+    ``None`` if the file cannot be read or is not in OpenSSH's format.
     """
     try:
         body = "".join(
@@ -58,11 +65,26 @@ def host_key_fingerprint(path: Path) -> str | None:
             offset += 4 + length
         offset += 4  # number of keys
         (length,) = struct.unpack_from(">I", blob, offset)
-        public_key = blob[offset + 4 : offset + 4 + length]
+        return blob[offset + 4 : offset + 4 + length]
     except (OSError, ValueError, struct.error, binascii.Error):
+        return None
+
+
+def host_key_fingerprint(path: Path) -> str | None:
+    """The SHA256 fingerprint of the key in an OpenSSH private key file: what ``install()``
+    logs and clients are shown. ``None`` if the file is not in OpenSSH's format."""
+    public_key = host_public_key(path)
+    if public_key is None:
         return None
     digest = _sha256(public_key).digest()
     return "SHA256:" + binascii.b2a_base64(digest, newline=False).decode("ascii").rstrip("=")
+
+
+def public_key_line(public_key: bytes) -> str:
+    """``ssh-ed25519 AAAA…``: a public key blob as known_hosts and authorized_keys write it."""
+    (length,) = struct.unpack_from(">I", public_key)
+    key_type = public_key[4 : 4 + length].decode("ascii")
+    return f"{key_type} {binascii.b2a_base64(public_key, newline=False).decode('ascii')}"
 
 
 def _sha256(data: bytes) -> Any:

@@ -10,6 +10,7 @@ still answers when the host's main thread or loop is stuck.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -17,6 +18,7 @@ import select
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -25,7 +27,7 @@ from .auth import precheck_authorized_keys, precheck_revoked_keys
 from .config import Config, ConfigError
 from .filemodes import check_private
 from .helpers import MANHOLE_THREAD_PREFIX
-from .hostkey import host_key_fingerprint, precheck_host_key
+from .hostkey import host_key_fingerprint, host_public_key, precheck_host_key, public_key_line
 from .listeners import bind_tcp, bind_unix
 
 if TYPE_CHECKING:
@@ -108,6 +110,7 @@ class Manhole:
         self.host_key_fingerprint: str | None = None
         self.error: BaseException | None = None
         self.socket_path: Path | None = None
+        self.record_path: Path | None = None  # this manhole's discovery record
         self._listeners: list[socket.socket] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -120,6 +123,7 @@ class Manhole:
         self._activation = threading.Event()
         self._activation_signal: int | None = None
         self._previous_handler: Any = None
+        self._started = 0.0
         # A pipe that wakes the dormant thread; closed (-1) under the lock when it ends.
         self._wakeup_lock = threading.Lock()
         self._wakeup_read = self._wakeup_write = -1
@@ -183,6 +187,27 @@ class Manhole:
                 host_key,
                 self.socket_path,
             )
+        self._started = time.time()
+        self._publish()
+        atexit.register(self._close_listeners)  # the process may end without stop()
+
+    def _publish(self) -> None:
+        """Write (or rewrite) the discovery record that ``manhole-ssh list`` reads. Not
+        being listed is no reason to refuse to serve: a failure is only logged."""
+        from .discovery import DiscoveryError, write_record
+
+        public_key = host_public_key(self.config.host_key_path)
+        try:
+            self.record_path = write_record(
+                address=self.address if self.config.listen_tcp else None,
+                port=self.port if self.config.listen_tcp else None,
+                socket_path=self.socket_path,
+                host_key=public_key_line(public_key) if public_key is not None else None,
+                fingerprint=self.host_key_fingerprint,
+                started=self._started,
+            )
+        except (DiscoveryError, OSError) as error:
+            log.warning("manhole-ssh writes no discovery record (manhole-ssh list): %s", error)
 
     def _arm_signal(self, signal_number: int) -> None:
         """Listen once ``signal_number`` arrives. The handler only sets an event (safe
@@ -269,8 +294,11 @@ class Manhole:
         manhole's thread is gone. Close every descriptor it owned (listening sockets,
         client connections, its loop's selector, the wake-up pipe), so that the child holds
         no port and keeps no client's connection open, and leave the socket file, which is
-        the parent's. Nothing is sent to any client: the parent still serves them."""
+        the parent's, as is the discovery record. Nothing is sent to any client: the parent
+        still serves them."""
         self._stopped.set()
+        self.record_path = None
+        atexit.unregister(self._close_listeners)
         self._thread = None
         self._disarm_signal()
         listeners, self._listeners = self._listeners, []
@@ -296,6 +324,12 @@ class Manhole:
         if listeners and self.socket_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path.unlink()
+        atexit.unregister(self._close_listeners)
+        record_path, self.record_path = self.record_path, None
+        if record_path is not None:
+            from .discovery import remove_record
+
+            remove_record(record_path)
 
     def _activate(self) -> bool:
         """Wait for the activation signal, then listen; false if stopped or failed."""
@@ -363,6 +397,7 @@ class Manhole:
         if created:
             self.host_key_fingerprint = host_key.get_fingerprint("sha256")
             log.warning("created host key %s (%s)", config.host_key_path, self.host_key_fingerprint)
+            self._publish()
         authorized_keys = AuthorizedKeys(config.authorized_keys_path)
         revoked_keys = (
             AuthorizedKeys(config.revoked_keys_path, "revoked_keys")

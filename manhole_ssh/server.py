@@ -47,6 +47,7 @@ MAC_ALGORITHMS = (
 )
 KEEPALIVE_INTERVAL = 30.0
 KEEPALIVE_COUNT_MAX = 3
+CLOSE_GRACE = 1.0  # seconds a client has to close a connection we ended, before we cut it
 
 
 class ServerSettings:
@@ -88,14 +89,12 @@ class ServerSettings:
         return None
 
     def end_sessions_of(self, fingerprints: set[str], reason: str) -> int:
-        """Close every connection logged in with one of ``fingerprints``; how many."""
+        """End every connection logged in with one of ``fingerprints``; how many."""
         ended = 0
         for server in list(self.servers):
             if server.fingerprint in fingerprints and server.connection is not None:
-                for session in server.sessions:
-                    session.announce(f"manhole-ssh: session ended: {reason}.")
                 log.warning("closing connection from %s: %s", server.peer, reason)
-                server.connection.close()
+                server.end(f"manhole-ssh: session ended: {reason}.")
                 ended += 1
         return ended
 
@@ -121,6 +120,7 @@ class ManholeServer(asyncssh.SSHServer):
         self._failures = 0
         self.connection: asyncssh.SSHServerConnection | None = None
         self.sessions: set[ManholeSession] = set()
+        self.ending = False  # end() was called: no new session
 
     @property
     def authenticated(self) -> bool:
@@ -198,6 +198,21 @@ class ManholeServer(asyncssh.SSHServer):
         if uid in (os.geteuid(), 0):
             return None
         return f"uid {uid} is neither this process's user ({os.geteuid()}) nor root"
+
+    def end(self, message: str, grace: float = CLOSE_GRACE) -> None:
+        """Tell each session why, end it (exit status, EOF, close: ssh prints what came
+        before and exits), open no new one, and cut the connection after ``grace``
+        seconds if the client has not closed it by then.
+
+        Closing the connection at once would lose the message: ssh exits on the
+        disconnect without writing the channel data it still holds.
+        """
+        self.ending = True
+        for session in list(self.sessions):
+            session.end(message)
+        connection = self.connection
+        if connection is not None:
+            asyncio.get_running_loop().call_later(grace, connection.close)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self in self._settings.servers and not self.authenticated and self._failures:
@@ -312,6 +327,10 @@ class ManholeServer(asyncssh.SSHServer):
     def session_requested(self) -> ManholeSession | bool:
         if self._accepted is None:  # cannot happen after auth; refuse rather than assume
             return False
+        if self.ending:
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "this connection is being closed"
+            )
         max_sessions = self._settings.limits.max_sessions
         if len(self.sessions) >= max_sessions:
             log.warning(
@@ -380,15 +399,16 @@ async def shut_down(
         acceptor.close()
     servers = list(settings.servers)
     sessions = [session for server in servers for session in server.sessions]
-    for session in sessions:
-        session.announce("manhole-ssh is stopping: this session ends (the process keeps running).")
-    for server in servers:
-        if server.connection is not None:
-            server.connection.close()
     loop = asyncio.get_running_loop()
+    grace = min(CLOSE_GRACE, timeout)
+    for server in servers:
+        server.end("manhole-ssh is stopping: this session ends (the process keeps running).", grace)
     deadline = loop.time() + timeout
     while settings.servers and loop.time() < deadline:
         await asyncio.sleep(0.01)
+    for server in list(settings.servers):  # not gone yet: the loop is about to stop
+        if server.connection is not None:
+            server.connection.close()
     for session in sessions:
         if session.executor is not None:
             session.executor.close()

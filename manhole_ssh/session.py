@@ -500,6 +500,13 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if self._stderr is not None:
             self._stderr.write(f"\n{message}\n")
 
+    def end(self, message: str) -> None:
+        """End this session from the server's side (stop, revocation), saying why: after
+        the REPL has drawn its last, so that the message stays on the screen."""
+        self._shutdown()
+        self.announce(message)
+        self._finish(255)
+
     @property
     def executor(self) -> Executor | None:
         return self._executor

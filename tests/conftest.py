@@ -35,6 +35,16 @@ def write_key_pair(path: Path, comment: str) -> asyncssh.SSHKey:
     return key
 
 
+@pytest.fixture(autouse=True)
+def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private $XDG_RUNTIME_DIR per test, inherited by the processes it starts: the
+    discovery records of parallel tests never meet."""
+    folder = tmp_path / "xdg-runtime"
+    folder.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
+    return folder
+
+
 @dataclass
 class Keys:
     folder: Path

@@ -108,14 +108,24 @@ def test_default_host_key_is_made_on_first_use(
     assert manhole.host_key_fingerprint is not None
 
 
-def test_stop_leaves_no_thread_or_socket(keys: Keys) -> None:
+def test_stop_leaves_no_thread_descriptor_or_socket(keys: Keys, tmp_path: Path) -> None:
     before = {thread.name for thread in threading.enumerate()}
+    descriptors_before = set(os.listdir("/proc/self/fd"))
     manhole = manhole_ssh.install(
-        port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key
+        port=0,
+        authorized_keys=keys.authorized_keys,
+        host_key=keys.host_key,
+        socket_path=tmp_path / "manhole.sock",
+        bind_address="127.0.0.1",
     )
     assert exec_code(manhole.port, keys.client_key, "'x'").stdout == "'x'\n"
+    assert manhole.record_path is not None and manhole.record_path.exists()
+    record_path = manhole.record_path
     manhole_ssh.uninstall()
     assert {thread.name for thread in threading.enumerate()} <= before
+    assert set(os.listdir("/proc/self/fd")) == descriptors_before
+    assert not (tmp_path / "manhole.sock").exists()
+    assert not record_path.exists()
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", manhole.port)) != 0
 

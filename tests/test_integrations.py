@@ -1,0 +1,213 @@
+"""Real programs with a manhole: zero-code enable through the environment, `manhole-ssh
+run`, a gunicorn pre-fork server, a program whose main thread is stuck for good."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Keys, exec_code, wait_for
+
+from manhole_ssh.discovery import Record, read_records
+
+Launch = Callable[..., subprocess.Popen[str]]
+
+
+@pytest.fixture
+def launch(keys: Keys) -> Iterator[Launch]:
+    """Start a program in a session of its own, with MANHOLE_SSH_* set from ``env``;
+    the whole process group is killed at the end."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(
+        argv: list[str], env: dict[str, str], cwd: Path | None = None
+    ) -> subprocess.Popen[str]:
+        environment = {
+            **os.environ,
+            "MANHOLE_SSH_PORT": "0",
+            "MANHOLE_SSH_AUTHORIZED_KEYS": str(keys.authorized_keys),
+            "MANHOLE_SSH_HOST_KEY": str(keys.host_key),
+            **env,
+        }
+        process = subprocess.Popen(
+            argv,
+            env=environment,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=10)
+
+
+def records_of(pids: set[int] | None = None, count: int = 1, timeout: float = 20) -> list[Record]:
+    """Wait until ``count`` manholes are listed (of these ``pids``, if given)."""
+    found: list[Record] = []
+
+    def listed() -> bool:
+        found[:] = [r for r in read_records() if pids is None or r.pid in pids]
+        return len(found) >= count
+
+    wait_for(listed, timeout, f"{count} discovery record(s)")
+    return found
+
+
+def test_zero_code_enable_with_manhole_ssh_auto(keys: Keys, launch: Launch, tmp_path: Path) -> None:
+    script = tmp_path / "service.py"
+    script.write_text(
+        "import sys, time\n"
+        "import manhole_ssh.auto\n"
+        "print('manhole' if manhole_ssh.auto.manhole else 'none',\n"
+        "      'asyncssh' in sys.modules, flush=True)\n"
+        "VALUE = 41\n"
+        "time.sleep(60)\n"
+    )
+    enabled = launch([sys.executable, str(script)], {"MANHOLE_SSH": "1"})
+    assert enabled.stdout is not None
+    assert enabled.stdout.readline() == "manhole False\n"  # nothing heavy until someone comes
+    (record,) = records_of({enabled.pid})
+    assert record.port is not None
+    result = exec_code(record.port, keys.client_key, "import __main__; __main__.VALUE + 1")
+    assert result.stdout == "42\n", result.stderr
+
+    disabled = launch([sys.executable, str(script)], {})
+    assert disabled.stdout is not None
+    assert disabled.stdout.readline() == "none False\n"
+
+    mistyped = launch([sys.executable, str(script)], {"MANHOLE_SSH": "1", "MANHOLE_SSH_PROT": "0"})
+    assert mistyped.stdout is not None and mistyped.stderr is not None
+    assert mistyped.stdout.readline() == "none False\n"  # the program runs on without one
+    assert "MANHOLE_SSH_PROT is not an option of manhole-ssh" in mistyped.stderr.readline()
+
+
+def test_manhole_ssh_run_a_script_and_a_module(keys: Keys, launch: Launch, tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import sys, time\nprint(__name__, sys.argv[1:], flush=True)\nANSWER = 42\ntime.sleep(60)\n"
+    )
+    run = [sys.executable, "-m", "manhole_ssh", "run"]
+    as_script = launch([*run, str(script), "--flag", "x"], {})
+    as_module = launch([*run, "-m", "app", "y"], {}, cwd=tmp_path)
+    for process, argv in ((as_script, ["--flag", "x"]), (as_module, ["y"])):
+        assert process.stdout is not None
+        assert process.stdout.readline() == f"__main__ {argv}\n"
+        (record,) = records_of({process.pid})
+        assert record.port is not None
+        answer = exec_code(record.port, keys.client_key, "import __main__; __main__.ANSWER")
+        assert answer.stdout == "42\n", answer.stderr
+
+
+GUNICORN_APP = """
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"""
+
+
+def test_gunicorn_workers_each_have_a_manhole(keys: Keys, launch: Launch, tmp_path: Path) -> None:
+    """`manhole-ssh run -m gunicorn`: the arbiter gets a manhole, and on_fork=restart gives
+    every forked worker one of its own; `manhole-ssh list` shows all three."""
+    pytest.importorskip("gunicorn")
+    (tmp_path / "wsgi_app.py").write_text(GUNICORN_APP)
+    arbiter = launch(
+        [
+            sys.executable,
+            "-m",
+            "manhole_ssh",
+            "run",
+            "-m",
+            "gunicorn",
+            "--workers",
+            "2",
+            "--bind",
+            "127.0.0.1:0",
+            "wsgi_app:app",
+        ],
+        {"MANHOLE_SSH_ON_FORK": "restart"},
+        cwd=tmp_path,
+    )
+    records = records_of(count=3, timeout=30)
+    by_pid = {record.pid: record for record in records}
+    assert arbiter.pid in by_pid
+    workers = set(by_pid) - {arbiter.pid}
+    assert len(workers) == 2
+    listed = subprocess.run(
+        [sys.executable, "-m", "manhole_ssh", "list"], capture_output=True, text=True, timeout=30
+    ).stdout
+    assert all(str(pid) in listed for pid in by_pid)
+    for pid in workers:
+        port = by_pid[pid].port
+        assert port is not None and port != by_pid[arbiter.pid].port
+        code = "import os; (os.getpid(), os.getppid(), type(__import__('__main__')).__name__)"
+        result = exec_code(port, keys.client_key, code)
+        assert result.stdout == f"({pid}, {arbiter.pid}, 'module')\n", result.stderr
+
+
+STUCK_PROGRAM = """
+import threading, time, manhole_ssh
+manhole_ssh.install(port=0, authorized_keys={keys!r}, host_key={host_key!r})
+print("ready", flush=True)
+
+def wait_for_a_lock_nobody_releases():
+    lock = threading.Lock()
+    lock.acquire()
+    lock.acquire()
+
+wait_for_a_lock_nobody_releases()
+"""
+
+BLOCKED_LOOP_PROGRAM = """
+import asyncio, time, manhole_ssh
+
+async def main():
+    manhole_ssh.install(port=0, authorized_keys={keys!r}, host_key={host_key!r})
+    print("ready", flush=True)
+    await asyncio.sleep(0.1)
+    block_the_loop_for_good()
+
+def block_the_loop_for_good():
+    while True:
+        time.sleep(1)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("program", "where"),
+    [(STUCK_PROGRAM, "wait_for_a_lock_nobody_releases"), (BLOCKED_LOOP_PROGRAM, "block_the_loop")],
+)
+def test_a_stuck_main_thread_still_answers(
+    keys: Keys, launch: Launch, tmp_path: Path, program: str, where: str
+) -> None:
+    """The manhole runs on its own thread and loop: it answers while the main thread (or
+    the host's asyncio loop) is stuck, and threads() shows where."""
+    script = tmp_path / "stuck.py"
+    script.write_text(
+        textwrap.dedent(program).format(keys=str(keys.authorized_keys), host_key=str(keys.host_key))
+    )
+    process = launch([sys.executable, str(script)], {})
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    (record,) = records_of({process.pid})
+    assert record.port is not None
+    result = exec_code(record.port, keys.client_key, "threads()")
+    assert result.returncode == 0, result.stderr
+    main_thread = result.stdout.split("MainThread", 1)[1].split("\n\n", 1)[0]
+    assert where in main_thread, result.stdout
