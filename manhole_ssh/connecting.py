@@ -3,17 +3,84 @@ from their discovery records, and enter one with the user's own ``ssh``."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from .config import ConfigError
-from .discovery import DiscoveryError, Record, known_hosts_path, read_records, runtime_folder
+from .discovery import (
+    DiscoveryError,
+    known_hosts_path,
+    process_start_ticks,
+    remove_record,
+    runtime_folder,
+)
 
-__all__ = ["connect", "list_manholes"]
+__all__ = ["Record", "connect", "list_manholes", "read_records"]
+
+
+class Record(NamedTuple):
+    """One running manhole, as ``manhole-ssh list`` shows it."""
+
+    pid: int
+    name: str  # the process's command line, shortened
+    address: str | None  # TCP address, None if it listens on a Unix socket only
+    port: int | None
+    socket_path: str | None
+    host_key: str | None  # "ssh-ed25519 AAAA…", None until the default key is made
+    fingerprint: str | None
+    started: float  # time.time() when it began listening
+    process_start: int | None  # the process's start time in clock ticks (pid reuse check)
+
+    def endpoint(self) -> str:
+        places = []
+        if self.port is not None:
+            places.append(f"{self.address}:{self.port}")
+        if self.socket_path is not None:
+            places.append(self.socket_path)
+        return " ".join(places)
+
+
+def _alive(record: Record) -> bool:
+    try:
+        os.kill(record.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, though not ours: the pid was reused
+    started = process_start_ticks(record.pid)
+    return record.process_start is None or started is None or started == record.process_start
+
+
+def _parse(data: Any) -> Record:
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        raise ValueError("not a record")
+    fields: dict[str, Any] = {name: data.get(name) for name in Record._fields}
+    fields["name"] = str(fields["name"] or "?")
+    fields["started"] = float(fields["started"] or 0.0)
+    return Record(**fields)
+
+
+def read_records() -> list[Record]:
+    """The live records, oldest first; stale or unreadable ones are removed."""
+    folder = runtime_folder()
+    records = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            record = _parse(json.loads(path.read_text("utf-8")))
+        except (OSError, ValueError, TypeError):
+            remove_record(path)
+            continue
+        if _alive(record):
+            records.append(record)
+        else:
+            remove_record(path)
+    return sorted(records, key=lambda record: record.started or 0.0)
 
 
 def _records() -> list[Record]:

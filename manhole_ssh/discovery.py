@@ -1,4 +1,5 @@
-"""Discovery records: where each running manhole of this user listens.
+"""Discovery records: where each running manhole of this user listens (written here, by
+the manhole; read by :mod:`manhole_ssh.connecting`).
 
 Each manhole writes ``<pid>.json`` in ``$XDG_RUNTIME_DIR/manhole-ssh/`` (or
 ``/tmp/manhole-ssh-<uid>/`` where that variable is unset), a folder of mode 0700 that
@@ -14,18 +15,15 @@ so whoever could forge a record could already run code as the user.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 import sys
 from pathlib import Path
-from typing import Any, NamedTuple
 
 __all__ = [
     "DiscoveryError",
-    "Record",
     "known_hosts_path",
-    "read_records",
+    "process_start_ticks",
     "remove_record",
     "runtime_folder",
     "write_record",
@@ -36,28 +34,6 @@ FOLDER_NAME = "manhole-ssh"
 
 class DiscoveryError(Exception):
     """The runtime folder cannot be used safely; the message says why."""
-
-
-class Record(NamedTuple):
-    """One running manhole, as ``manhole-ssh list`` shows it."""
-
-    pid: int
-    name: str  # the process's command line, shortened
-    address: str | None  # TCP address, None if it listens on a Unix socket only
-    port: int | None
-    socket_path: str | None
-    host_key: str | None  # "ssh-ed25519 AAAA…", None until the default key is made
-    fingerprint: str | None
-    started: float  # time.time() when it began listening
-    process_start: int | None  # the process's start time in clock ticks (pid reuse check)
-
-    def endpoint(self) -> str:
-        places = []
-        if self.port is not None:
-            places.append(f"{self.address}:{self.port}")
-        if self.socket_path is not None:
-            places.append(self.socket_path)
-        return " ".join(places)
 
 
 def runtime_folder(create: bool = False) -> Path:
@@ -117,26 +93,44 @@ def write_record(
     """Write (or replace) this process's record, atomically and with mode 0600."""
     folder = runtime_folder(create=True)
     pid = os.getpid()
-    record = Record(
-        pid=pid,
-        name=_command_line(),
-        address=address,
-        port=port,
-        socket_path=str(socket_path) if socket_path is not None else None,
-        host_key=host_key,
-        fingerprint=fingerprint,
-        started=started,
-        process_start=process_start_ticks(pid),
-    )
+    record = {
+        "pid": pid,
+        "name": _command_line(),
+        "address": address,
+        "port": port,
+        "socket_path": str(socket_path) if socket_path is not None else None,
+        "host_key": host_key,
+        "fingerprint": fingerprint,
+        "started": started,
+        "process_start": process_start_ticks(pid),
+    }
     path = folder / f"{pid}.json"
     temporary = folder / f".{pid}.json.new"
     with contextlib.suppress(FileNotFoundError):
         temporary.unlink()
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as record_file:
-        json.dump(record._asdict(), record_file)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as record_file:
+        record_file.write(_json_object(record))
     os.replace(temporary, path)
     return path
+
+
+def _json_object(fields: dict[str, object]) -> str:
+    """JSON for a flat record of strings, numbers and None, without importing ``json``:
+    the record is written by install(), in a host that may not have loaded it (0.4 MB)."""
+
+    def value(item: object) -> str:
+        if item is None:
+            return "null"
+        if isinstance(item, int | float):
+            return repr(item)
+        text = str(item)
+        escaped = "".join(
+            f"\\u{ord(char):04x}" if char < " " or char in '"\\' else char for char in text
+        )
+        return f'"{escaped}"'
+
+    return "{" + ", ".join(f"{value(name)}: {value(item)}" for name, item in fields.items()) + "}"
 
 
 def known_hosts_path(pid: int) -> Path:
@@ -149,40 +143,3 @@ def remove_record(path: Path) -> None:
     for stale in (path, path.with_suffix(".known_hosts")):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
-
-
-def _alive(record: Record) -> bool:
-    try:
-        os.kill(record.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, though not ours: the pid was reused
-    started = process_start_ticks(record.pid)
-    return record.process_start is None or started is None or started == record.process_start
-
-
-def _parse(data: Any) -> Record:
-    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
-        raise ValueError("not a record")
-    fields: dict[str, Any] = {name: data.get(name) for name in Record._fields}
-    fields["name"] = str(fields["name"] or "?")
-    fields["started"] = float(fields["started"] or 0.0)
-    return Record(**fields)
-
-
-def read_records() -> list[Record]:
-    """The live records, oldest first; stale or unreadable ones are removed."""
-    folder = runtime_folder()
-    records = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            record = _parse(json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError):
-            remove_record(path)
-            continue
-        if _alive(record):
-            records.append(record)
-        else:
-            remove_record(path)
-    return sorted(records, key=lambda record: record.started or 0.0)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import asyncssh
 
 __all__ = [
-    "host_key_fingerprint",
+    "fingerprint_of",
     "host_public_key",
     "load_host_key",
     "precheck_host_key",
@@ -70,10 +70,8 @@ def host_public_key(path: Path) -> bytes | None:
         return None
 
 
-def host_key_fingerprint(path: Path) -> str | None:
-    """The SHA256 fingerprint of the key in an OpenSSH private key file: what ``install()``
-    logs and clients are shown. ``None`` if the file is not in OpenSSH's format."""
-    public_key = host_public_key(path)
+def fingerprint_of(public_key: bytes | None) -> str | None:
+    """``SHA256:…`` of a public key blob, as OpenSSH shows it."""
     if public_key is None:
         return None
     digest = _sha256(public_key).digest()

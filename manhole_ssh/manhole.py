@@ -27,7 +27,7 @@ from .auth import precheck_authorized_keys, precheck_revoked_keys
 from .config import Config, ConfigError
 from .filemodes import check_private
 from .helpers import MANHOLE_THREAD_PREFIX
-from .hostkey import host_key_fingerprint, host_public_key, precheck_host_key, public_key_line
+from .hostkey import fingerprint_of, host_public_key, precheck_host_key, public_key_line
 from .listeners import bind_tcp, bind_unix
 
 if TYPE_CHECKING:
@@ -124,6 +124,7 @@ class Manhole:
         self._activation_signal: int | None = None
         self._previous_handler: Any = None
         self._started = 0.0
+        self._host_public_key: bytes | None = None
         # A pipe that wakes the dormant thread; closed (-1) under the lock when it ends.
         self._wakeup_lock = threading.Lock()
         self._wakeup_read = self._wakeup_write = -1
@@ -138,7 +139,8 @@ class Manhole:
         if config.log_level is not None:
             logging.getLogger("manhole_ssh").setLevel(config.log_level)
         if config.host_key_path.exists():
-            self.host_key_fingerprint = host_key_fingerprint(config.host_key_path)
+            self._host_public_key = host_public_key(config.host_key_path)
+            self.host_key_fingerprint = fingerprint_of(self._host_public_key)
         if config.audit_file is not None:
             self._audit_file = open_audit_file(config.audit_file)
         try:
@@ -196,7 +198,7 @@ class Manhole:
         being listed is no reason to refuse to serve: a failure is only logged."""
         from .discovery import DiscoveryError, write_record
 
-        public_key = host_public_key(self.config.host_key_path)
+        public_key = self._host_public_key
         try:
             self.record_path = write_record(
                 address=self.address if self.config.listen_tcp else None,
@@ -396,6 +398,7 @@ class Manhole:
         )
         if created:
             self.host_key_fingerprint = host_key.get_fingerprint("sha256")
+            self._host_public_key = host_key.public_data
             log.warning("created host key %s (%s)", config.host_key_path, self.host_key_fingerprint)
             self._publish()
         authorized_keys = AuthorizedKeys(config.authorized_keys_path)

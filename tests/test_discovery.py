@@ -12,7 +12,7 @@ import pytest
 from conftest import Host, Keys, start_host, stop_host, wait_for, write_key_pair
 
 import manhole_ssh
-from manhole_ssh.discovery import read_records
+from manhole_ssh.connecting import read_records
 
 
 def manhole_cli(*arguments: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -110,6 +110,7 @@ def test_stop_and_exit_remove_the_record(keys: Keys, runtime_dir: Path) -> None:
         port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key
     )
     try:
+        wait_for(lambda: manhole.record_path is not None, 10, "the record")
         assert manhole.record_path == runtime_dir / "manhole-ssh" / f"{os.getpid()}.json"
         assert [record.port for record in read_records()] == [manhole.port]
     finally:
@@ -119,10 +120,11 @@ def test_stop_and_exit_remove_the_record(keys: Keys, runtime_dir: Path) -> None:
 
     # A program that ends without stop(): its record goes at interpreter exit.
     code = (
-        "import manhole_ssh\n"
-        f"manhole_ssh.install(port=0, authorized_keys={str(keys.authorized_keys)!r}, "
+        "import time, manhole_ssh\n"
+        f"m = manhole_ssh.install(port=0, authorized_keys={str(keys.authorized_keys)!r}, "
         f"host_key={str(keys.host_key)!r})\n"
-        "print(len(list(manhole_ssh._installed.record_path.parent.glob('*.json'))))\n"
+        "while m.record_path is None: time.sleep(0.01)\n"
+        "print(len(list(m.record_path.parent.glob('*.json'))))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert (result.returncode, result.stdout) == (0, "1\n"), result.stderr
@@ -140,8 +142,8 @@ def test_an_unsafe_runtime_folder_is_not_used(
         port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key
     )
     try:
+        wait_for(lambda: "writes no discovery record" in caplog.text, 10, "the warning")
         assert manhole.record_path is None
-        assert "writes no discovery record" in caplog.text
         assert "chmod 700" in caplog.text
         assert not list(folder.iterdir())
         listed = manhole_cli("list")

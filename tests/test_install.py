@@ -119,7 +119,7 @@ def test_stop_leaves_no_thread_descriptor_or_socket(keys: Keys, tmp_path: Path) 
         bind_address="127.0.0.1",
     )
     assert exec_code(manhole.port, keys.client_key, "'x'").stdout == "'x'\n"
-    assert manhole.record_path is not None and manhole.record_path.exists()
+    assert manhole.record_path is not None and manhole.record_path.exists()  # made first
     record_path = manhole.record_path
     manhole_ssh.uninstall()
     assert {thread.name for thread in threading.enumerate()} <= before

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import Keys, exec_code, wait_for
 
-from manhole_ssh.discovery import Record, read_records
+from manhole_ssh.connecting import Record, read_records
 
 Launch = Callable[..., subprocess.Popen[str]]
 
