@@ -160,15 +160,22 @@ class Terminal:
         self.screen = _Screen(columns, rows, self.child.send)
         self.stream = pyte.Stream(self.screen)
 
-    def wait_for(self, predicate: Callable[[pyte.Screen], bool], timeout: float = 20) -> None:
+    def wait_for(self, predicate: Callable[[pyte.Screen], bool], timeout: float = 20) -> float:
+        """Read until ``predicate`` holds for the screen; return when the bytes that made
+        it true arrived (``perf_counter``). The emulator's own time to draw them is left
+        out: pyte is pure Python and far slower than a real terminal."""
         deadline = time.monotonic() + timeout
+        arrived = time.perf_counter()
         while not predicate(self.screen):
             if time.monotonic() > deadline:
                 raise TimeoutError("\n".join(self.screen.display))
             try:
-                self.stream.feed(self.child.read_nonblocking(65536, timeout=0.05))
+                data = self.child.read_nonblocking(65536, timeout=0.05)
             except pexpect.TIMEOUT:
                 continue
+            arrived = time.perf_counter()
+            self.stream.feed(data)
+        return arrived
 
     def close(self) -> None:
         self.child.close(force=True)

@@ -24,8 +24,7 @@ def measure() -> list[Row]:
             for _ in range(RUNS):
                 started = time.perf_counter()
                 terminal = Terminal(ssh_argv(host.port, bench_keys.client_key, "-tt", "127.0.0.1"))
-                terminal.wait_for(at_empty_prompt())
-                prompt_times.append(time.perf_counter() - started)
+                prompt_times.append(terminal.wait_for(at_empty_prompt()) - started)
                 terminal.close()
                 started = time.perf_counter()
                 subprocess.run(

@@ -73,10 +73,31 @@ def compile_statement(source: str, filename: str, *, show_last_expression: bool)
     return compile(module, filename, "exec", flags=_TOP_LEVEL_AWAIT)
 
 
-def _set_async_exception(thread_id: int, exception: type[BaseException] | None) -> None:
+def _raise_in_thread(thread_id: int, exception: type[BaseException]) -> None:
+    """Raise ``exception`` in that thread as soon as it runs Python code.
+
+    Never call ``PyThreadState_SetAsyncExc`` with NULL to take one back: on CPython 3.11
+    that leaves the interpreter's "async exception pending" flag set for good, so every
+    thread checks for pending work on each call, and a thread being traced or profiled
+    (a debugger, coverage, a profiler) spins forever at its next function call.
+    """
     ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(exception) if exception else None
+        ctypes.c_ulong(thread_id), ctypes.py_object(exception)
     )
+
+
+def _nothing() -> None:
+    """A Python-level call: where a pending asynchronous exception is raised."""
+
+
+def _absorb_pending_interrupt() -> None:
+    """Take, in this thread, a KeyboardInterrupt sent as its statement ended: it was
+    meant for the statement, which is over. (Not ``contextlib.suppress``: its own
+    ``__enter__`` is a Python call, where the exception could be raised outside it.)"""
+    try:  # noqa: SIM105
+        _nothing()
+    except KeyboardInterrupt:
+        pass
 
 
 class _Job:
@@ -127,9 +148,9 @@ class _Worker(threading.Thread):
             outcome = Outcome(OutcomeKind.ERROR, exception=error, thread_name=self.name)
         finally:
             with self.state_lock:
-                self.current = None
-                # A Ctrl-C that raced with the end of the statement must not hit the next one.
-                _set_async_exception(threading.get_ident(), None)
+                self.current = None  # from now on, interrupt() sends nothing to this thread
+            # A Ctrl-C that raced with the end of the statement must not hit the next one.
+            _absorb_pending_interrupt()
             if not job.future.done():
                 job.future.set_result(outcome)
 
@@ -140,7 +161,7 @@ class _Worker(threading.Thread):
             if job.cancel_await is not None:
                 job.cancel_await()
             elif self.ident is not None:
-                _set_async_exception(self.ident, KeyboardInterrupt)
+                _raise_in_thread(self.ident, KeyboardInterrupt)
 
 
 class Executor:

@@ -35,7 +35,11 @@ from ptpython.repl import PythonRepl
 from ptpython.style import get_all_code_styles
 from ptpython.utils import unindent_code
 
+from .layoutcache import install_width_cache
+
 __all__ = ["Repl"]
+
+install_width_cache()
 
 # ptpython converts every Pygments style for each new REPL (35 ms of a session's start);
 # the converted styles are immutable, so every session can share one conversion.

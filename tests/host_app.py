@@ -1,10 +1,13 @@
 """A host process for the tests: a small service with a manhole installed on a free port.
 
-Usage: python host_app.py AUTHORIZED_KEYS HOST_KEY [--asyncio] [--chatty] [--set NAME=VALUE]…
+Usage: python host_app.py AUTHORIZED_KEYS HOST_KEY [--asyncio] [--chatty] [--traced]
+                          [--set NAME=VALUE]…
 
 It prints ``PORT <n>`` on stdout once the manhole is installed, then runs until killed.
 ``--asyncio`` runs the service on an asyncio loop (given to the manhole); ``--chatty``
-makes a host thread print ``host-line <n>`` on the host's stdout every 20 ms; ``--set``
+makes a host thread print ``host-line <n>`` on the host's stdout every 20 ms; ``--traced``
+runs a host thread under a profile function (as a debugger, coverage or a profiler
+would) that counts its loops in ``state["traced"]``; ``--set``
 passes any other install() option (a number, or a string).
 """
 
@@ -19,6 +22,17 @@ import time
 import manhole_ssh
 
 state = {"counter": 0, "cache": {"a": 1}}
+
+
+def count_traced() -> None:
+    state["traced"] = state.get("traced", 0) + 1
+
+
+def traced_worker() -> None:
+    sys.setprofile(lambda frame, event, arg: None)
+    while True:
+        count_traced()  # a Python call: where the CPython 3.11 bug made traced threads spin
+        time.sleep(0.001)
 
 
 def chatter() -> None:
@@ -64,8 +78,11 @@ def main() -> None:
     parser.add_argument("host_key")
     parser.add_argument("--asyncio", action="store_true")
     parser.add_argument("--chatty", action="store_true")
+    parser.add_argument("--traced", action="store_true")
     parser.add_argument("--set", action="append", default=[])
     options = parser.parse_args()
+    if options.traced:
+        threading.Thread(target=traced_worker, name="host-traced", daemon=True).start()
     if options.chatty:
         threading.Thread(target=chatter, name="host-chatter", daemon=True).start()
     if options.asyncio:

@@ -5,7 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from conftest import Host, Keys, Terminal, exec_code, run_ssh, ssh_argv, wait_for
+from conftest import (
+    Host,
+    Keys,
+    Terminal,
+    exec_code,
+    run_ssh,
+    ssh_argv,
+    start_host,
+    stop_host,
+    wait_for,
+)
 
 OpenTerminal = Callable[..., Terminal]
 
@@ -225,3 +235,30 @@ def test_garbage_and_truncated_handshakes_leave_the_host_serving(host: Host, key
             while raw.recv(65536):  # the server closes the connection
                 pass
     assert exec_code(host.port, keys.client_key, "'still here'").stdout == "'still here'\n"
+
+
+def test_a_traced_host_thread_keeps_running_across_statements(
+    terminals: OpenTerminal, keys: Keys
+) -> None:
+    """On CPython 3.11, taking back an asynchronous exception (SetAsyncExc with NULL)
+    left a flag that made any traced or profiled thread (debugger, coverage, profiler)
+    spin forever at its next call; a statement's end used to do that."""
+    host = start_host(keys, "--traced")
+    try:
+        for _ in range(3):
+            assert exec_code(host.port, keys.client_key, "1").stdout == "1\n"
+        terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
+        terminal.wait_prompt()
+        terminal.send("while True: state['spins'] = state.get('spins', 0) + 1\r\r")
+        wait_for(lambda: is_true(host, keys, "state.get('spins', 0) > 0"), 10, "the loop to run")
+        terminal.send("\x03")
+        terminal.expect("KeyboardInterrupt")
+        terminal.wait_prompt()
+
+        def traced_count() -> int:
+            return int(exec_code(host.port, keys.client_key, "state['traced']").stdout)
+
+        first = traced_count()
+        wait_for(lambda: traced_count() > first + 10, 10, "the traced host thread to go on")
+    finally:
+        stop_host(host)
