@@ -35,11 +35,11 @@ from ptpython.repl import PythonRepl
 from ptpython.style import get_all_code_styles
 from ptpython.utils import unindent_code
 
-from .layoutcache import install_width_cache
+from .layoutspeed import fast_key_lookup, speed_up_layouts
 
 __all__ = ["Repl"]
 
-install_width_cache()
+speed_up_layouts()
 
 # ptpython converts every Pygments style for each new REPL (35 ms of a session's start);
 # the converted styles are immutable, so every session can share one conversion.
@@ -202,6 +202,7 @@ class Repl:
         # (F2 turns "Complete while typing" back on for a session.)
         self.python.complete_while_typing = False
         app = self.python.app
+        fast_key_lookup(app)
         app.terminal_size_polling_interval = None  # resizes come from the channel
         draw = app._redraw
 
