@@ -46,7 +46,7 @@ def install(
     audit_file: str | os.PathLike[str] | None = None,
     login_grace_time: float = 30.0,
     max_auth_tries: int = 6,
-    max_startups: int = 10,
+    max_startups: int | str = "10:30:100",
     per_source_max_startups: int = 3,
     max_sessions: int = 10,
     idle_timeout: float | None = None,
@@ -58,11 +58,13 @@ def install(
     on_fork: str = "stop",
     revoked_keys: str | os.PathLike[str] | None = None,
     end_sessions_on_key_removal: bool = False,
+    allow_remote: bool = False,
 ) -> Manhole:
     """Open the manhole: an SSH server on ``bind_address:port`` (127.0.0.1:2222).
 
     :param port: TCP port; 0 picks any free one (read it back from ``.port``).
-    :param bind_address: a loopback address, or ``(address, port)``.
+    :param bind_address: a loopback address, or ``(address, port)``; another address
+        (``"0.0.0.0"``: every interface) needs ``allow_remote=True``.
     :param authorized_keys: the OpenSSH authorized_keys file of who may log in
         (default: ``~/.ssh/authorized_keys`` of the process user).
     :param host_key: the server's private key file; by default
@@ -76,7 +78,9 @@ def install(
         ``manhole_ssh.audit``) to this file, created with mode 0600.
     :param login_grace_time: seconds a connection may take to authenticate.
     :param max_auth_tries: refused keys per connection before it is cut.
-    :param max_startups: unauthenticated connections at once; more are dropped.
+    :param max_startups: unauthenticated connections at once: a number (more are
+        dropped), or sshd's ``"start:rate:full"``: from ``start`` on, ``rate`` % of new
+        connections are dropped at random, rising to all of them at ``full``.
     :param per_source_max_startups: the same, per client address.
     :param max_sessions: open sessions per connection.
     :param idle_timeout: end a session after this many seconds with nothing typed and
@@ -100,6 +104,8 @@ def install(
     :param on_fork: what a child made by ``os.fork()`` gets: ``"stop"``, no manhole (the
         inherited sockets are closed in it); ``"restart"``, a manhole of its own, with
         the same options (use ``port=0`` or a ``socket_path`` with ``{pid}``).
+    :param allow_remote: allow a ``bind_address`` that other machines can reach. Key
+        authentication still applies; a warning says what is exposed.
     :raises ConfigError: a file is missing or unsafe, the port is in use, an option is
         wrong, or a manhole is already installed.
     """
@@ -129,6 +135,7 @@ def install(
         on_fork=on_fork,
         revoked_keys=revoked_keys,
         end_sessions_on_key_removal=end_sessions_on_key_removal,
+        allow_remote=allow_remote,
         limits=Limits(
             login_grace_time=login_grace_time,
             max_auth_tries=max_auth_tries,

@@ -28,6 +28,12 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help=f"TCP port (0: any free one; {DEFAULT_PORT})")
     parser.add_argument("--bind", help=f"loopback address to listen on ({DEFAULT_BIND_ADDRESS})")
     parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        default=None,
+        help="allow a --bind address that other machines can reach",
+    )
+    parser.add_argument(
         "--authorized-keys", help="authorized_keys file (default: ~/.ssh/authorized_keys)"
     )
     parser.add_argument("--host-key", help="host private key (default: made on first use)")
@@ -43,6 +49,7 @@ def _install_options(args: argparse.Namespace) -> dict[str, Any]:
         "authorized_keys": args.authorized_keys,
         "host_key": args.host_key,
         "socket_path": args.socket_path,
+        "allow_remote": args.allow_remote,
     }
     options.update({name: value for name, value in given.items() if value is not None})
     return options

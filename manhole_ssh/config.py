@@ -53,15 +53,36 @@ class Limits(NamedTuple):
 
     login_grace_time: float = 30.0  # seconds an unauthenticated connection may stay
     max_auth_tries: int = 6  # failed key offers per connection before it is cut
-    max_startups: int = 10  # unauthenticated connections at once, from everywhere
+    # Unauthenticated connections at once, from everywhere: N (a hard cap) or sshd's
+    # "start:rate:full" (from `start` on, drop rate% of new ones, rising to all at `full`).
+    max_startups: int | str = "10:30:100"
     per_source_max_startups: int = 3  # unauthenticated connections at once, per address
     max_sessions: int = 10  # open sessions per connection
     idle_timeout: float | None = None  # end a session idle this long (nothing typed or running)
     session_timeout: float | None = None  # end a session this long after it began
 
+    def startup_rule(self) -> tuple[int, int, int]:
+        """``max_startups`` as (start, rate in %, full); a number N is (N, 100, N)."""
+        value = self.max_startups
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value, 100, value
+        if isinstance(value, str):
+            parts = value.split(":")
+            if len(parts) == 1 and parts[0].isdigit():
+                return Limits(max_startups=int(parts[0])).startup_rule()
+            if len(parts) == 3 and all(part.isdigit() for part in parts):
+                start, rate, full = (int(part) for part in parts)
+                if 1 <= start <= full and 1 <= rate <= 100:
+                    return start, rate, full
+        raise ConfigError(
+            f"max_startups must be a whole number of at least 1, or 'start:rate:full' as "
+            f"in sshd (e.g. '10:30:100', start <= full, rate 1-100), not {value!r}"
+        )
+
     def checked(self) -> Limits:
         """These limits, if each is valid; else :class:`ConfigError` naming the option."""
-        for name in ("max_auth_tries", "max_startups", "per_source_max_startups", "max_sessions"):
+        self.startup_rule()
+        for name in ("max_auth_tries", "per_source_max_startups", "max_sessions"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
@@ -104,6 +125,16 @@ class Config(NamedTuple):
     end_sessions_on_key_removal: bool = False  # a key leaving authorized_keys ends its sessions
     on_fork: str = "stop"  # in a forked child: "stop" (nothing) or "restart" (a manhole of its own)
     socket_path_template: str | None = None  # socket_path as given, before {pid}
+    allow_remote: bool = False  # a non-loopback bind_address was asked for explicitly
+
+    @property
+    def exposed(self) -> bool:
+        """Listening where other machines can reach it."""
+        return (
+            self.listen_tcp
+            and self.bind_address != "localhost"
+            and not _is_loopback(self.bind_address)
+        )
 
     def for_this_process(self) -> Config:
         """The same options in a forked child: ``{pid}`` in socket_path is the child's."""
@@ -130,6 +161,7 @@ class Config(NamedTuple):
         on_fork: str = "stop",
         revoked_keys: str | os.PathLike[str] | None = None,
         end_sessions_on_key_removal: bool = False,
+        allow_remote: bool = False,
     ) -> Config:
         listen_tcp = socket_path is None or port is not None or bind_address is not None
         address, port = _split_address(bind_address, port)
@@ -137,7 +169,10 @@ class Config(NamedTuple):
             raise ConfigError(
                 f"port must be an integer from 0 to 65535 (0 = any free port), not {port!r}"
             )
-        _check_loopback(address)
+        if not allow_remote:
+            _check_loopback(address)
+        elif address != "localhost":
+            _is_loopback(address)  # still an IP address (raises otherwise)
         if locals is not None and not isinstance(locals, Mapping):
             raise ConfigError(f"locals must be a dict of names, not {type(locals).__name__}")
         asyncio_module = sys.modules.get("asyncio")  # a loop implies asyncio is imported
@@ -178,6 +213,7 @@ class Config(NamedTuple):
             ),
             end_sessions_on_key_removal=bool(end_sessions_on_key_removal),
             socket_path_template=os.fspath(socket_path) if socket_path is not None else None,
+            allow_remote=bool(allow_remote),
         )
 
 
@@ -217,14 +253,15 @@ def _is_loopback(address: str) -> bool:
 
 
 def _check_loopback(address: str) -> None:
-    """Refuse any address that is not loopback: remote access is not offered yet."""
+    """Refuse an address that is not loopback unless allow_remote=True says it is meant."""
     if address == "localhost":
         return
     if not _is_loopback(address):
         raise ConfigError(
             f"bind_address {address!r} is not a loopback address. Whoever gets in runs any "
-            "code in this process, so manhole-ssh only listens on loopback (127.0.0.1, ::1); "
-            "reach it from elsewhere with `ssh -J` through the host's own sshd."
+            "code in this process, so manhole-ssh listens on loopback (127.0.0.1, ::1) "
+            "unless allow_remote=True is given too; better, reach it from elsewhere with "
+            "`ssh -J` through the machine's own sshd."
         )
 
 
@@ -284,7 +321,7 @@ _ENVIRONMENT_KINDS: dict[str, str] = {
     "audit_file": "text",
     "login_grace_time": "seconds",
     "max_auth_tries": "int",
-    "max_startups": "int",
+    "max_startups": "text",
     "per_source_max_startups": "int",
     "max_sessions": "int",
     "idle_timeout": "seconds or none",
@@ -296,6 +333,7 @@ _ENVIRONMENT_KINDS: dict[str, str] = {
     "on_fork": "text",
     "revoked_keys": "text",
     "end_sessions_on_key_removal": "bool",
+    "allow_remote": "bool",
 }
 ENVIRONMENT_PREFIX = "MANHOLE_SSH_"
 _TRUE = ("1", "true", "yes", "on")

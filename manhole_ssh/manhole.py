@@ -167,6 +167,16 @@ class Manhole:
             tcp = bind_tcp(config.bind_address, config.port)
             self._listeners.append(tcp)
             self.address, self.port = tcp.getsockname()[:2]
+            if config.exposed:
+                log.warning(
+                    "manhole-ssh listens on %s port %d, reachable from other machines "
+                    "(allow_remote=True): whoever holds a key in %s can run any code in "
+                    "process %d",
+                    self.address,
+                    self.port,
+                    config.authorized_keys_path,
+                    os.getpid(),
+                )
             log.info(
                 "manhole-ssh listening on %s port %d (host key %s); connect with: ssh -p %d %s",
                 self.address,

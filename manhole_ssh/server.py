@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -193,11 +194,21 @@ class ManholeServer(asyncssh.SSHServer):
         return f"{self.source} is penalized for {remaining:.0f} s more (repeated failures)"
 
     def _crowd_refusal(self) -> str | None:
-        """sshd's MaxStartups and PerSourceMaxStartups, without the random early drop."""
+        """sshd's MaxStartups (with its random early drop) and PerSourceMaxStartups."""
         limits = self._settings.limits
-        if self._settings.unauthenticated_from(None) >= limits.max_startups:
-            self._strike("too many connections")
-            return f"{limits.max_startups} unauthenticated connections already (max_startups)"
+        waiting = self._settings.unauthenticated_from(None)
+        start, rate, full = limits.startup_rule()
+        if waiting >= start:
+            chance = 100
+            if waiting < full:  # rises linearly from rate at start to 100 at full, as in sshd
+                chance = rate + (100 - rate) * (waiting - start) // (full - start)
+            if random.randrange(100) < chance:
+                self._strike("too many connections")
+                how = "" if chance == 100 else f", dropped at random ({chance}% now)"
+                return (
+                    f"{waiting} unauthenticated connections already "
+                    f"(max_startups {limits.max_startups}{how})"
+                )
         if self._settings.unauthenticated_from(self.source) >= limits.per_source_max_startups:
             self._strike("too many connections")
             return (

@@ -62,8 +62,25 @@ def test_named_host_key_must_exist(keys: Keys, tmp_path: Path) -> None:
 
 
 def test_remote_address_refused(keys: Keys) -> None:
-    with pytest.raises(ConfigError, match="not a loopback address"):
+    with pytest.raises(ConfigError, match=r"not a loopback address.*allow_remote=True"):
         manhole_ssh.install(bind_address="0.0.0.0", port=0, authorized_keys=keys.authorized_keys)
+
+
+def test_remote_address_with_allow_remote(keys: Keys, caplog: pytest.LogCaptureFixture) -> None:
+    """Every interface, said out loud; key authentication as everywhere."""
+    manhole = manhole_ssh.install(
+        bind_address="0.0.0.0",
+        port=0,
+        allow_remote=True,
+        authorized_keys=keys.authorized_keys,
+        host_key=keys.host_key,
+    )
+    assert manhole.address == "0.0.0.0"
+    assert "reachable from other machines (allow_remote=True)" in caplog.text
+    assert exec_code(manhole.port, keys.client_key, "'in'").stdout == "'in'\n"
+    assert exec_code(manhole.port, keys.other_key, "'in'").returncode == 255
+    with pytest.raises(ConfigError, match="not an IP address"):
+        manhole_ssh.install(bind_address="example.com", allow_remote=True, port=0)
 
 
 def test_twice_raises_unless_stopped(keys: Keys) -> None:

@@ -18,6 +18,7 @@ from conftest import (
     Terminal,
     asyncssh_client,
     exec_code,
+    run_ssh,
     ssh_argv,
     start_host,
     stop_host,
@@ -251,3 +252,72 @@ def test_many_sessions_leave_nothing_behind(keys: Keys) -> None:
         manhole_ssh.uninstall()
     assert (after_threads, after_descriptors) == (threads, descriptors)
     assert after_rss - rss < 10 * 1024, f"RSS grew by {after_rss - rss} kB"
+
+
+def _idle_connection(port: int, source: str) -> socket.socket:
+    """A connection from ``source`` that never logs in, once the server has greeted it."""
+    connection = socket.create_connection(("127.0.0.1", port), 10, (source, 0))
+    connection.settimeout(10)
+    assert connection.recv(64).startswith(b"SSH-2.0-manhole_ssh")
+    return connection
+
+
+def _dropped(port: int, source: str) -> bool:
+    """Connect from ``source``: true if the server ends the connection at once (it greets
+    every connection first, then drops what is over the limits)."""
+    with socket.create_connection(("127.0.0.1", port), 10, (source, 0)) as connection:
+        connection.settimeout(10)
+        try:
+            while connection.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        except TimeoutError:
+            return False
+    return True
+
+
+def test_max_startups_as_a_number_is_a_hard_cap(keys: Keys) -> None:
+    host = start_host(keys, "--set", "max_startups=2", "--set", "per_source_max_startups=10")
+    idle = [_idle_connection(host.port, source) for source in ("127.0.0.2", "127.0.0.3")]
+    try:
+        assert all(_dropped(host.port, source) for source in ("127.0.0.4", "127.0.0.5"))
+    finally:
+        for connection in idle:
+            connection.close()
+    try:  # once the idle ones are gone, logins work again
+        wait_for(
+            lambda: exec_code(host.port, keys.client_key, "'in'").stdout == "'in'\n",
+            10,
+            "a login after the idle connections closed",
+        )
+    finally:
+        stop_host(host)
+
+
+def test_max_startups_drops_at_random_between_start_and_full(keys: Keys) -> None:
+    """sshd's "start:rate:full": with 2 connections waiting, half of the new ones are
+    dropped; 30 logins from 30 sources must see both outcomes."""
+    host = start_host(keys, "--set", "max_startups=2:50:100", "--set", "per_source_max_startups=10")
+    idle = [_idle_connection(host.port, source) for source in ("127.0.0.2", "127.0.0.3")]
+    try:
+        logged_in = [
+            run_ssh(
+                host.port, keys.client_key, "-b", f"127.0.1.{10 + n}", "127.0.0.1", "1"
+            ).returncode
+            == 0
+            for n in range(30)
+        ]
+        assert 0 < sum(logged_in) < 30, logged_in
+    finally:
+        for connection in idle:
+            connection.close()
+        stop_host(host)
+
+
+@pytest.mark.parametrize("value", ["10:30", "0", "30:30:10", "10:0:100", "a:b:c", True, 0])
+def test_max_startups_values_are_checked(keys: Keys, value: object) -> None:
+    import manhole_ssh
+
+    with pytest.raises(manhole_ssh.ConfigError, match="max_startups must be"):
+        manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys, max_startups=value)  # type: ignore[arg-type]
