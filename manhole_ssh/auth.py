@@ -80,11 +80,18 @@ class AuthorizedKey(NamedTuple):
     fingerprint: str
     line_number: int
     options: KeyOptions
+    authority: AuthorizedKey | None = None  # by certificate: the CA line that signed it
 
     @property
     def identity(self) -> str:
-        """What the logs call whoever logged in with this key: its comment, else fingerprint."""
+        """What the logs call whoever logged in with this key: its comment (a certificate's
+        key id), else its fingerprint."""
         return self.comment or self.fingerprint
+
+    @property
+    def authorized_by(self) -> str:
+        """The fingerprint of the authorized_keys line that let this key in."""
+        return self.authority.fingerprint if self.authority is not None else self.fingerprint
 
 
 class AuthorizedKeys:
@@ -101,21 +108,35 @@ class AuthorizedKeys:
         self._signature: tuple[int, int, int, int] | None = None
         self._failed = False  # the file could not be used last time we looked
         self._keys: dict[bytes, AuthorizedKey] = {}
+        self._authorities: dict[bytes, AuthorizedKey] = {}
 
     def find(self, key: asyncssh.SSHKey) -> AuthorizedKey | None:
-        """The entry for ``key``, or ``None`` if it may not log in."""
+        """The entry for ``key``, or ``None`` if it may not log in. A ``cert-authority``
+        line is not found here: a CA key signs certificates, it does not log in itself."""
         if not self.reload_if_changed():
             return None
         return self._keys.get(key.public_data)
 
+    def find_authority(self, key: asyncssh.SSHKey) -> AuthorizedKey | None:
+        """The ``cert-authority`` entry for a CA key, or ``None``."""
+        if not self.reload_if_changed():
+            return None
+        return self._authorities.get(key.public_data)
+
+    def listed(self, key: asyncssh.SSHKey) -> bool:
+        """Whether the key is in the file at all (a revoked-keys list revokes CAs too)."""
+        return self.find(key) is not None or self.find_authority(key) is not None
+
     def __len__(self) -> int:
         self.reload_if_changed()
-        return len(self._keys)
+        return len(self._keys) + len(self._authorities)
 
     def fingerprints(self) -> set[str]:
-        """The fingerprints of the keys in the file now (none if it cannot be used)."""
+        """The fingerprints of the keys (and CAs) in the file now (none if it cannot be
+        used)."""
         self.reload_if_changed()
-        return {entry.fingerprint for entry in self._keys.values()}
+        entries = [*self._keys.values(), *self._authorities.values()]
+        return {entry.fingerprint for entry in entries}
 
     def reload_if_changed(self) -> bool:
         """Re-read the file if it changed; false if it cannot be used (every key refused)."""
@@ -127,7 +148,7 @@ class AuthorizedKeys:
                 log.error("refusing every login: %s", error)
             self._failed = True
             self._signature = None
-            self._keys = {}
+            self._keys, self._authorities = {}, {}
             return False
         self._failed = False
         signature = (
@@ -137,9 +158,16 @@ class AuthorizedKeys:
             file_stat.st_ctime_ns,
         )
         if signature != self._signature:
-            self._keys = self._parse(self.path.read_text(encoding="utf-8", errors="replace"))
+            entries = self._parse(self.path.read_text(encoding="utf-8", errors="replace"))
+            self._keys = {blob: e for blob, e in entries.items() if not e.options.cert_authority}
+            self._authorities = {blob: e for blob, e in entries.items() if e.options.cert_authority}
             self._signature = signature
-            log.info("loaded %d key(s) from %s", len(self._keys), self.path)
+            log.info(
+                "loaded %d key(s) and %d certificate authorities from %s",
+                len(self._keys),
+                len(self._authorities),
+                self.path,
+            )
         return True
 
     def _parse(self, text: str) -> dict[bytes, AuthorizedKey]:

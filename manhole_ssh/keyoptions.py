@@ -1,11 +1,13 @@
 """The options in front of a key in authorized_keys, parsed strictly, as sshd does.
 
 Supported: ``from="pattern,…"``, ``expiry-time="YYYYMMDD[HHMM[SS]][Z]"``, ``no-pty``,
-``restrict`` (then ``pty`` re-allows a terminal) and ``command="…"`` (the session runs only
-that code, as an exec would). The forwarding options (``no-port-forwarding``,
-``no-agent-forwarding``, ``no-X11-forwarding``, ``no-user-rc``, ``permitopen``,
-``permitlisten``) restrict what the manhole never offers, so they are accepted as they are.
-Anything else — unknown options, ``cert-authority``, ``environment`` — makes the whole
+``restrict`` (then ``pty`` re-allows a terminal), ``command="…"`` (the session runs only
+that code, as an exec would), and ``cert-authority`` with ``principals="…"`` (the key is
+a CA whose user certificates may log in; see :mod:`.certificates`). The forwarding
+options (``no-port-forwarding``, ``no-agent-forwarding``, ``no-X11-forwarding``,
+``no-user-rc``, ``permitopen``, ``permitlisten``) restrict what the manhole never offers,
+so they are accepted as they are.
+Anything else — unknown options, ``environment``, security-key options — makes the whole
 line unusable: a key must never get in while a restriction next to it is ignored.
 """
 
@@ -34,8 +36,6 @@ _NO_OPS = frozenset(
     }
 )
 _NOT_SUPPORTED = {
-    "cert-authority": "certificates are not supported yet",
-    "principals": "certificates are not supported yet",
     "environment": "sessions take no environment",
     "tunnel": "tunnels are not offered",
     "no-touch-required": "security-key options are not supported yet",
@@ -119,16 +119,19 @@ class KeyOptions:
     expires_at: float | None = None
     pty: bool = True
     command: str | None = None
+    cert_authority: bool = False  # the key signs user certificates; it does not log in
+    principals: tuple[str, ...] | None = None  # certificate principals allowed (CA lines)
 
     @classmethod
     def parse(cls, options: str) -> KeyOptions:
         """:raises ValueError: with the reason the line cannot be used."""
         from_patterns: tuple[str, ...] | None = None
         expires_at: float | None = None
-        restrict = no_pty = pty = False
+        restrict = no_pty = pty = cert_authority = False
         command: str | None = None
+        principals: tuple[str, ...] | None = None
         for name, value in _split_list(options):
-            needs_value = name in ("from", "expiry-time", "command")
+            needs_value = name in ("from", "expiry-time", "command", "principals")
             if needs_value and value is None:
                 raise ValueError(f"option {name} needs a value")
             if not needs_value and value is not None and name not in ("permitopen", "permitlisten"):
@@ -146,6 +149,13 @@ class KeyOptions:
                 if command is not None:
                     raise ValueError("more than one command=")
                 command = value
+            elif name == "cert-authority":
+                cert_authority = True
+            elif name == "principals":
+                assert value is not None
+                principals = tuple(part.strip() for part in value.split(",") if part.strip())
+                if not principals:
+                    raise ValueError("principals= names no principal")
             elif name == "restrict":
                 restrict = True
             elif name == "no-pty":
@@ -156,11 +166,15 @@ class KeyOptions:
                 raise ValueError(f"option {name}: {_NOT_SUPPORTED[name]}")
             elif name not in _NO_OPS:
                 raise ValueError(f"unknown option {name!r}")
+        if principals is not None and not cert_authority:
+            raise ValueError("principals= is only for cert-authority lines")
         return cls(
             from_patterns=from_patterns,
             expires_at=expires_at,
             pty=not no_pty and (pty or not restrict),
             command=command,
+            cert_authority=cert_authority,
+            principals=principals,
         )
 
     def refusal(self, source: str, now: float | None = None) -> str | None:

@@ -88,7 +88,7 @@ async def _watch_key_files(settings: ServerSettings, interval: float = 1.0) -> N
             server.fingerprint
             for server in settings.servers
             if server.fingerprint is not None
-            and (server.fingerprint not in authorized or server.revoked_by_file())
+            and (server.authorized_by not in authorized or server.revoked_by_file())
         }
         if removed:
             settings.end_sessions_of(removed, "key removed from authorized_keys or revoked")

@@ -20,6 +20,7 @@ import asyncssh
 
 from .audit import audit
 from .auth import AuthorizedKey, AuthorizedKeys
+from .certificates import check_certificate, check_certificates_here
 from .config import Limits
 from .listeners import peer_credentials
 from .penalties import SourcePenalties
@@ -86,7 +87,7 @@ class ServerSettings:
             return None
         if not revoked_keys.reload_if_changed():
             return f"revoked_keys file {revoked_keys.path} cannot be used"
-        if revoked_keys.find(key) is not None:
+        if revoked_keys.listed(key):
             return f"key listed in {revoked_keys.path}"
         return None
 
@@ -94,7 +95,14 @@ class ServerSettings:
         """End every connection logged in with one of ``fingerprints``; how many."""
         ended = 0
         for server in list(self.servers):
-            if server.fingerprint in fingerprints and server.connection is not None:
+            if (
+                server.connection is not None
+                and {
+                    server.fingerprint,
+                    server.authorized_by,
+                }
+                & fingerprints
+            ):
                 log.warning("closing connection from %s: %s", server.peer, reason)
                 server.end(f"manhole-ssh: session ended: {reason}.")
                 ended += 1
@@ -161,12 +169,19 @@ class ManholeServer(asyncssh.SSHServer):
     def peer(self) -> str:
         return self._peer
 
+    @property
+    def authorized_by(self) -> str | None:
+        """The fingerprint of the authorized_keys line that let this connection in (the
+        CA's, for a certificate)."""
+        return self._accepted.authorized_by if self._accepted is not None else None
+
     def revoked_by_file(self) -> bool:
         accepted = self._accepted
-        return (
-            accepted is not None
-            and self._settings.revocation(accepted.key, accepted.fingerprint) is not None
-        )
+        if accepted is None:
+            return False
+        entries = [accepted] if accepted.authority is None else [accepted, accepted.authority]
+        revocation = self._settings.revocation
+        return any(revocation(entry.key, entry.fingerprint) is not None for entry in entries)
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.connection = conn
@@ -186,6 +201,7 @@ class ManholeServer(asyncssh.SSHServer):
         self._settings.servers.add(self)
         log.info("connection from %s", self._peer)
         acknowledge_at_once(conn)
+        check_certificates_here(conn, self._judge_certificate)
 
     def _penalty_refusal(self) -> str | None:
         remaining = self._settings.penalties.remaining(self.source)
@@ -305,14 +321,44 @@ class ManholeServer(asyncssh.SSHServer):
         self._candidate = entry
         return entry is not None
 
-    def _refused(self, username: str, key: asyncssh.SSHKey, reason: str) -> None:
+    def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        """Only reached if :func:`check_certificates_here` could not take over asyncssh's
+        certificate check (whose principal check is too lax): refuse."""
+        return False
+
+    def _judge_certificate(self, username: str, cert: Any) -> asyncssh.SSHKey | None:
+        """An OpenSSH user certificate, checked in full (see :mod:`.certificates`): the
+        certified key, whose signature asyncssh then verifies, or ``None``."""
+        if self._failures >= self._settings.limits.max_auth_tries:
+            return None
+        settings = self._settings
+        try:
+            entry, reason = check_certificate(
+                cert,
+                username,
+                self.source,
+                settings.authorized_keys,
+                lambda key: settings.revocation(key, key.get_fingerprint("sha256")),
+            )
+        except Exception:
+            log.exception("refusing a certificate: checking it failed")
+            entry, reason = None, "checking the certificate failed"
+        if entry is None:
+            self._refused(username, cert.key, reason or "certificate refused", certificate=True)
+        self._candidate = entry
+        return entry.key if entry is not None else None
+
+    def _refused(
+        self, username: str, key: asyncssh.SSHKey, reason: str, *, certificate: bool = False
+    ) -> None:
         self._failures += 1
         fingerprint = key.get_fingerprint("sha256")
+        key_type = _key_type(key) + ("-CERT" if certificate else "")
         log.info(
             "refused publickey for %s from %s: %s %s: %s",
             username,
             self._peer,
-            _key_type(key),
+            key_type,
             fingerprint,
             reason,
         )
@@ -322,7 +368,7 @@ class ManholeServer(asyncssh.SSHServer):
             user=username,
             source=self.source,
             peer=self._peer,
-            key_type=_key_type(key),
+            key_type=key_type,
             fingerprint=fingerprint,
             reason=reason,
         )
@@ -342,6 +388,9 @@ class ManholeServer(asyncssh.SSHServer):
         if accepted is None:
             return
         key_type = _key_type(accepted.key)
+        if accepted.authority is not None:  # as sshd: "ED25519-CERT ID … signed by CA …"
+            key_type += f"-CERT ID {accepted.identity} signed by CA"
+            key_type += f" {accepted.authority.fingerprint}"
         log.info(
             "Accepted publickey for %s from %s: %s %s (%s)",
             self._username,

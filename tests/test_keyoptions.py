@@ -47,8 +47,9 @@ def test_restrict_and_pty() -> None:
     "options",
     [
         "unknown",
-        "cert-authority",
-        'principals="a"',
+        "cert-authority=x",
+        'principals="a"',  # only on a cert-authority line
+        'cert-authority,principals=""',
         'environment="A=1"',
         "command",
         'no-pty="x"',
@@ -62,6 +63,15 @@ def test_restrict_and_pty() -> None:
 def test_a_line_with_a_bad_or_unsupported_option_is_refused(options: str) -> None:
     with pytest.raises(ValueError):
         KeyOptions.parse(options)
+
+
+def test_cert_authority_with_principals() -> None:
+    options = KeyOptions.parse('cert-authority,principals="ops, oncall",no-pty')
+    assert (options.cert_authority, options.principals, options.pty) == (
+        True,
+        ("ops", "oncall"),
+        False,
+    )
 
 
 def test_unterminated_quote() -> None:
