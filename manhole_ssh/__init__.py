@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError
@@ -37,7 +37,11 @@ def install(
     *,
     port: int | None = None,
     bind_address: str | tuple[str, int] | None = None,
-    authorized_keys: str | os.PathLike[str] | None = None,
+    authorized_keys: str
+    | os.PathLike[str]
+    | Callable[[], str | Iterable[str]]
+    | Sequence[str | os.PathLike[str] | Callable[[], str | Iterable[str]]]
+    | None = None,
     host_key: str | os.PathLike[str] | None = None,
     locals: Mapping[str, Any] | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
@@ -65,8 +69,10 @@ def install(
     :param port: TCP port; 0 picks any free one (read it back from ``.port``).
     :param bind_address: a loopback address, or ``(address, port)``; another address
         (``"0.0.0.0"``: every interface) needs ``allow_remote=True``.
-    :param authorized_keys: the OpenSSH authorized_keys file of who may log in
-        (default: ``~/.ssh/authorized_keys`` of the process user).
+    :param authorized_keys: who may log in, in OpenSSH's authorized_keys format: a file
+        (default: ``~/.ssh/authorized_keys`` of the process user), a list of files, or a
+        callable returning the lines (keys held in a secret store). Each is re-read at
+        every login; a callable runs on the manhole's thread, so it should be quick.
     :param host_key: the server's private key file; by default
         ``$XDG_STATE_HOME/manhole-ssh/ssh_host_ed25519_key``, made on first use.
     :param locals: names every session starts with (the live objects, not copies).

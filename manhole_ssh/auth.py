@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -21,7 +22,15 @@ if TYPE_CHECKING:
 
     from .keyoptions import KeyOptions
 
-__all__ = ["AuthorizedKey", "AuthorizedKeys", "precheck_authorized_keys", "precheck_revoked_keys"]
+__all__ = [
+    "AuthorizedKey",
+    "AuthorizedKeys",
+    "KeySource",
+    "KeysCallable",
+    "describe_sources",
+    "precheck_authorized_keys",
+    "precheck_revoked_keys",
+]
 
 log = logging.getLogger("manhole_ssh.auth")
 
@@ -41,12 +50,43 @@ def _key_lines(text: str) -> list[tuple[int, str]]:
     ]
 
 
-def precheck_authorized_keys(path: Path) -> None:
-    """Check, without importing asyncssh, that ``path`` can let someone in.
+KeysCallable = Callable[[], "str | Iterable[str]"]
+"""A source of keys held elsewhere (a secret store): returns authorized_keys lines."""
+KeySource = Path | KeysCallable
 
-    Runs in the thread that calls ``install()`` so that a missing, empty or unsafe file is a
-    :class:`ConfigError` there. Keys themselves are decoded later, off that thread.
-    """
+
+def describe_sources(sources: Sequence[KeySource]) -> str:
+    """How messages name the sources: the file, the files, or the callable."""
+    return ", ".join(
+        str(source) if isinstance(source, Path) else f"{_callable_name(source)}()"
+        for source in sources
+    )
+
+
+def _callable_name(source: KeysCallable) -> str:
+    return str(getattr(source, "__qualname__", None) or type(source).__name__)
+
+
+def keys_from_callable(source: KeysCallable) -> str:
+    """Call a key source; its lines as one text. :raises ConfigError: it failed."""
+    try:
+        result = source()
+    except Exception as error:
+        raise ConfigError(
+            f"authorized_keys source {_callable_name(source)}() failed: {error!r}"
+        ) from None
+    if isinstance(result, str):
+        return result
+    try:
+        return "\n".join(str(line) for line in result)
+    except TypeError:
+        raise ConfigError(
+            f"authorized_keys source {_callable_name(source)}() must return a string or "
+            f"lines, not {type(result).__name__}"
+        ) from None
+
+
+def _file_text(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
@@ -58,10 +98,23 @@ def precheck_authorized_keys(path: Path) -> None:
     except OSError as error:
         raise ConfigError(f"authorized_keys {path} cannot be read: {error.strerror}") from None
     check_not_writable_by_others(path, "authorized_keys")
-    if not _key_lines(text):
+    return text
+
+
+def precheck_authorized_keys(sources: Sequence[KeySource]) -> None:
+    """Check, without importing asyncssh, that the sources can let someone in.
+
+    Runs in the thread that calls ``install()`` so that a missing, unsafe or empty source
+    is a :class:`ConfigError` there. Keys themselves are decoded later, off that thread.
+    """
+    lines = 0
+    for source in sources:
+        text = _file_text(source) if isinstance(source, Path) else keys_from_callable(source)
+        lines += len(_key_lines(text))
+    if not lines:
         raise ConfigError(
-            f"authorized_keys {path} holds no key: nobody could log in. Add a public key "
-            f"(e.g. the line in ~/.ssh/id_ed25519.pub)"
+            f"authorized_keys {describe_sources(sources)} holds no key: nobody could log in. "
+            f"Add a public key (e.g. the line in ~/.ssh/id_ed25519.pub)"
         )
 
 
@@ -102,10 +155,13 @@ class AuthorizedKeys:
     unreadable, every login is refused until it is fixed.
     """
 
-    def __init__(self, path: Path, what: str = "authorized_keys") -> None:
-        self.path = path
+    def __init__(self, sources: Path | Sequence[KeySource], what: str = "authorized_keys") -> None:
+        self.sources: tuple[KeySource, ...] = (
+            (sources,) if isinstance(sources, Path) else tuple(sources)
+        )
+        self.path = describe_sources(self.sources)  # what messages call it
         self.what = what
-        self._signature: tuple[int, int, int, int] | None = None
+        self._signature: tuple[object, ...] | None = None
         self._failed = False  # the file could not be used last time we looked
         self._keys: dict[bytes, AuthorizedKey] = {}
         self._authorities: dict[bytes, AuthorizedKey] = {}
@@ -139,10 +195,10 @@ class AuthorizedKeys:
         return {entry.fingerprint for entry in entries}
 
     def reload_if_changed(self) -> bool:
-        """Re-read the file if it changed; false if it cannot be used (every key refused)."""
+        """Re-read the sources if they changed; false if one cannot be used (every key
+        refused: a source meant to keep keys out, or in, must not fail open)."""
         try:
-            file_stat = os.stat(self.path)
-            check_not_writable_by_others(self.path, self.what)
+            signature, texts = self._look()
         except (OSError, ConfigError) as error:
             if self._signature is not None or not self._failed:  # say it once, not per login
                 log.error("refusing every login: %s", error)
@@ -151,14 +207,14 @@ class AuthorizedKeys:
             self._keys, self._authorities = {}, {}
             return False
         self._failed = False
-        signature = (
-            file_stat.st_ino,
-            file_stat.st_size,
-            file_stat.st_mtime_ns,
-            file_stat.st_ctime_ns,
-        )
         if signature != self._signature:
-            entries = self._parse(self.path.read_text(encoding="utf-8", errors="replace"))
+            entries: dict[bytes, AuthorizedKey] = {}
+            for source, text in zip(self.sources, texts, strict=True):
+                if text is None:
+                    assert isinstance(source, Path)
+                    text = source.read_text(encoding="utf-8", errors="replace")
+                origin = str(source) if isinstance(source, Path) else describe_sources([source])
+                entries.update(self._parse(text, origin))
             self._keys = {blob: e for blob, e in entries.items() if not e.options.cert_authority}
             self._authorities = {blob: e for blob, e in entries.items() if e.options.cert_authority}
             self._signature = signature
@@ -170,7 +226,31 @@ class AuthorizedKeys:
             )
         return True
 
-    def _parse(self, text: str) -> dict[bytes, AuthorizedKey]:
+    def _look(self) -> tuple[tuple[object, ...], list[str | None]]:
+        """What identifies the sources' content now (a file's stat, a callable's text),
+        and the callables' texts (files are read only if something changed)."""
+        signature: list[object] = []
+        texts: list[str | None] = []
+        for source in self.sources:
+            if isinstance(source, Path):
+                file_stat = os.stat(source)
+                check_not_writable_by_others(source, self.what)
+                signature.append(
+                    (
+                        file_stat.st_ino,
+                        file_stat.st_size,
+                        file_stat.st_mtime_ns,
+                        file_stat.st_ctime_ns,
+                    )
+                )
+                texts.append(None)
+            else:
+                text = keys_from_callable(source)
+                signature.append(text)
+                texts.append(text)
+        return tuple(signature), texts
+
+    def _parse(self, text: str, origin: str) -> dict[bytes, AuthorizedKey]:
         import asyncssh
 
         from .keyoptions import KeyOptions, split_options
@@ -183,23 +263,23 @@ class AuthorizedKeys:
                     option_text, line = split_options(line)
                     options = KeyOptions.parse(option_text)
                 except ValueError as error:
-                    log.warning("%s line %d skipped: %s", self.path, line_number, error)
+                    log.warning("%s line %d skipped: %s", origin, line_number, error)
                     continue
             words = line.split(None, 2)
             if len(words) < 2:
                 log.warning(
-                    "%s line %d skipped: no key data after %r", self.path, line_number, words[0]
+                    "%s line %d skipped: no key data after %r", origin, line_number, words[0]
                 )
                 continue
             try:
                 key = asyncssh.import_public_key(f"{words[0]} {words[1]}")
             except (asyncssh.KeyImportError, ValueError) as error:
-                log.warning("%s line %d skipped: %s", self.path, line_number, error)
+                log.warning("%s line %d skipped: %s", origin, line_number, error)
                 continue
             if key.algorithm.decode("ascii") != words[0]:
                 log.warning(
                     "%s line %d skipped: it says %s but holds a %s key",
-                    self.path,
+                    origin,
                     line_number,
                     words[0],
                     key.algorithm.decode("ascii"),

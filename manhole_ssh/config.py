@@ -16,6 +16,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Sequence
+    from typing import TypeAlias
+
+    from .auth import KeysCallable, KeySource
+
+    _OneSource: TypeAlias = str | os.PathLike[str] | KeysCallable
+    AuthorizedKeysOption: TypeAlias = _OneSource | Sequence[_OneSource] | None
 
 __all__ = [
     "DEFAULT_BIND_ADDRESS",
@@ -109,7 +116,7 @@ class Config(NamedTuple):
     bind_address: str
     listen_tcp: bool  # false when only a socket_path was asked for
     socket_path: Path | None
-    authorized_keys_path: Path
+    authorized_keys: tuple[KeySource, ...]  # files and callables, in order
     host_key_path: Path
     host_key_is_default: bool
     locals: Mapping[str, Any]
@@ -146,7 +153,7 @@ class Config(NamedTuple):
         *,
         port: int | None = None,
         bind_address: str | tuple[str, int] | None = None,
-        authorized_keys: str | os.PathLike[str] | None = None,
+        authorized_keys: AuthorizedKeysOption = None,
         host_key: str | os.PathLike[str] | None = None,
         locals: Mapping[str, Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
@@ -180,11 +187,6 @@ class Config(NamedTuple):
             asyncio_module is None or not isinstance(loop, asyncio_module.AbstractEventLoop)
         ):
             raise ConfigError(f"loop must be an asyncio event loop, not {type(loop).__name__}")
-        keys_path = (
-            Path(os.path.expanduser(os.fspath(authorized_keys)))
-            if authorized_keys is not None
-            else _default_authorized_keys_path()
-        )
         host_key_path = (
             Path(os.path.expanduser(os.fspath(host_key)))
             if host_key is not None
@@ -195,7 +197,7 @@ class Config(NamedTuple):
             bind_address=address,
             listen_tcp=listen_tcp,
             socket_path=_socket_path(socket_path),
-            authorized_keys_path=keys_path,
+            authorized_keys=_key_sources(authorized_keys),
             host_key_path=host_key_path,
             host_key_is_default=host_key is None,
             locals=dict(locals or {}),
@@ -215,6 +217,30 @@ class Config(NamedTuple):
             socket_path_template=os.fspath(socket_path) if socket_path is not None else None,
             allow_remote=bool(allow_remote),
         )
+
+
+def _key_sources(option: AuthorizedKeysOption) -> tuple[KeySource, ...]:
+    """A path, several, or callables returning authorized_keys lines, as a tuple."""
+    if option is None:
+        return (_default_authorized_keys_path(),)
+    items = [option] if isinstance(option, str | os.PathLike) or callable(option) else option
+    sources: list[KeySource] = []
+    try:
+        for item in items:
+            if callable(item):
+                sources.append(item)
+            elif isinstance(item, str | os.PathLike):
+                sources.append(Path(os.path.expanduser(os.fspath(item))))
+            else:
+                raise TypeError
+    except TypeError:
+        raise ConfigError(
+            "authorized_keys must be a path, a list of paths, or a callable returning "
+            f"authorized_keys lines, not {option!r}"
+        ) from None
+    if not sources:
+        raise ConfigError("authorized_keys names no source: nobody could log in")
+    return tuple(sources)
 
 
 def _split_address(bind_address: str | tuple[str, int] | None, port: int | None) -> tuple[str, int]:
@@ -314,7 +340,7 @@ def _log_level(level: int | str | None) -> int | None:
 _ENVIRONMENT_KINDS: dict[str, str] = {
     "port": "int",
     "bind_address": "text",
-    "authorized_keys": "text",
+    "authorized_keys": "paths",
     "host_key": "text",
     "daemon": "bool",
     "log_level": "text",
@@ -385,6 +411,9 @@ def _read_variable(variable: str, value: str, kind: str) -> object:
         return _read_bool(variable, value)
     if kind == "text":
         return value
+    if kind == "paths":  # several files, separated as in $PATH
+        paths = [part for part in value.split(os.pathsep) if part]
+        return paths[0] if len(paths) == 1 else paths
     if kind == "seconds or none" and value.strip().lower() in ("", "none"):
         return None
     try:

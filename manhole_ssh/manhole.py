@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .auth import precheck_authorized_keys, precheck_revoked_keys
+from .auth import describe_sources, precheck_authorized_keys, precheck_revoked_keys
 from .config import Config, ConfigError
 from .filemodes import check_private
 from .helpers import MANHOLE_THREAD_PREFIX
@@ -132,7 +132,7 @@ class Manhole:
     def start(self) -> None:
         """Check the files, bind the port, start the thread. Raises :class:`ConfigError`."""
         config = self.config
-        precheck_authorized_keys(config.authorized_keys_path)
+        precheck_authorized_keys(config.authorized_keys)
         if config.revoked_keys_path is not None:
             precheck_revoked_keys(config.revoked_keys_path)
         precheck_host_key(config.host_key_path, create_if_missing=config.host_key_is_default)
@@ -174,7 +174,7 @@ class Manhole:
                     "process %d",
                     self.address,
                     self.port,
-                    config.authorized_keys_path,
+                    describe_sources(config.authorized_keys),
                     os.getpid(),
                 )
             log.info(
@@ -411,14 +411,14 @@ class Manhole:
             self._host_public_key = host_key.public_data
             log.warning("created host key %s (%s)", config.host_key_path, self.host_key_fingerprint)
             self._publish()
-        authorized_keys = AuthorizedKeys(config.authorized_keys_path)
+        authorized_keys = AuthorizedKeys(config.authorized_keys)
         revoked_keys = (
             AuthorizedKeys(config.revoked_keys_path, "revoked_keys")
             if config.revoked_keys_path is not None
             else None
         )
         if not len(authorized_keys):
-            log.warning("no usable key in %s: every login is refused", config.authorized_keys_path)
+            log.warning("no usable key in %s: every login is refused", authorized_keys.path)
         stop_requested = self._stop_requested
         settings = ServerSettings(
             authorized_keys,
