@@ -63,6 +63,7 @@ def install(
     revoked_keys: str | os.PathLike[str] | None = None,
     end_sessions_on_key_removal: bool = False,
     allow_remote: bool = False,
+    session_recordings: str | os.PathLike[str] | None = None,
 ) -> Manhole:
     """Open the manhole: an SSH server on ``bind_address:port`` (127.0.0.1:2222).
 
@@ -112,6 +113,8 @@ def install(
         the same options (use ``port=0`` or a ``socket_path`` with ``{pid}``).
     :param allow_remote: allow a ``bind_address`` that other machines can reach. Key
         authentication still applies; a warning says what is exposed.
+    :param session_recordings: a folder (0700, made if missing) where each terminal
+        session is recorded as an asciicast v2 file (0600) for ``asciinema play``.
     :raises ConfigError: a file is missing or unsafe, the port is in use, an option is
         wrong, or a manhole is already installed.
     """
@@ -142,6 +145,7 @@ def install(
         revoked_keys=revoked_keys,
         end_sessions_on_key_removal=end_sessions_on_key_removal,
         allow_remote=allow_remote,
+        session_recordings=session_recordings,
         limits=Limits(
             login_grace_time=login_grace_time,
             max_auth_tries=max_auth_tries,

@@ -133,6 +133,7 @@ class Config(NamedTuple):
     on_fork: str = "stop"  # in a forked child: "stop" (nothing) or "restart" (a manhole of its own)
     socket_path_template: str | None = None  # socket_path as given, before {pid}
     allow_remote: bool = False  # a non-loopback bind_address was asked for explicitly
+    session_recordings: Path | None = None  # a folder: record terminal sessions (asciicast)
 
     @property
     def exposed(self) -> bool:
@@ -169,6 +170,7 @@ class Config(NamedTuple):
         revoked_keys: str | os.PathLike[str] | None = None,
         end_sessions_on_key_removal: bool = False,
         allow_remote: bool = False,
+        session_recordings: str | os.PathLike[str] | None = None,
     ) -> Config:
         listen_tcp = socket_path is None or port is not None or bind_address is not None
         address, port = _split_address(bind_address, port)
@@ -216,6 +218,11 @@ class Config(NamedTuple):
             end_sessions_on_key_removal=bool(end_sessions_on_key_removal),
             socket_path_template=os.fspath(socket_path) if socket_path is not None else None,
             allow_remote=bool(allow_remote),
+            session_recordings=(
+                Path(os.path.expanduser(os.fspath(session_recordings))).absolute()
+                if session_recordings
+                else None
+            ),
         )
 
 
@@ -360,6 +367,7 @@ _ENVIRONMENT_KINDS: dict[str, str] = {
     "revoked_keys": "text",
     "end_sessions_on_key_removal": "bool",
     "allow_remote": "bool",
+    "session_recordings": "text",
 }
 ENVIRONMENT_PREFIX = "MANHOLE_SSH_"
 _TRUE = ("1", "true", "yes", "on")

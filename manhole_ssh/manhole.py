@@ -141,6 +141,10 @@ class Manhole:
         if config.host_key_path.exists():
             self._host_public_key = host_public_key(config.host_key_path)
             self.host_key_fingerprint = fingerprint_of(self._host_public_key)
+        if config.session_recordings is not None:
+            from .recording import prepare_recordings_folder
+
+            prepare_recordings_folder(config.session_recordings)
         if config.audit_file is not None:
             self._audit_file = open_audit_file(config.audit_file)
         try:
@@ -427,6 +431,7 @@ class Manhole:
             config.limits,
             on_session_end=stop_requested.set if config.oneshot else None,
             post_quantum_only=config.post_quantum_only,
+            session_recordings=config.session_recordings,
         )
         settings.revoked = self._revoked
         settings.revoked_keys = revoked_keys

@@ -14,6 +14,7 @@ import os
 import random
 import socket
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import asyncssh
@@ -64,8 +65,10 @@ class ServerSettings:
         limits: Limits,
         on_session_end: Callable[[], object] | None = None,
         post_quantum_only: bool = False,
+        session_recordings: Path | None = None,
     ) -> None:
         self.post_quantum_only = post_quantum_only
+        self.session_recordings = session_recordings  # folder for asciicast recordings
         self.on_session_end = on_session_end  # oneshot: stop once a session has ended
         self.authorized_keys = authorized_keys
         self.host_locals = host_locals
@@ -439,6 +442,7 @@ class ManholeServer(asyncssh.SSHServer):
             on_end=self._settings.on_session_end,
             idle_timeout=self._settings.limits.idle_timeout,
             session_timeout=self._settings.limits.session_timeout,
+            recordings=self._settings.session_recordings,
         )
         return ManholeSession(context)
 

@@ -22,6 +22,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import CodeType
 from typing import Any
 
@@ -30,6 +31,7 @@ import asyncssh
 from .audit import audit
 from .executor import Executor, Outcome, OutcomeKind, compile_statement
 from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
+from .recording import Recording
 from .repl import Repl
 from .streams import ChannelInput, ChannelOutput, SessionStreams, SessionTextStream
 
@@ -57,6 +59,7 @@ class SessionContext:
     on_end: Callable[[], object] | None = None  # called once the session has ended
     idle_timeout: float | None = None  # end after this long with no input and nothing running
     session_timeout: float | None = None  # end after this long, whatever happens
+    recordings: Path | None = None  # record terminal sessions there (asciicast v2)
 
 
 def format_traceback(error: BaseException, filename: str) -> str:
@@ -124,6 +127,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._timeout_check: asyncio.TimerHandle | None = None
         self._last_activity = time.monotonic()
         self._terminal_decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._recording: Recording | None = None
+        self._refusal: str | None = None  # why the session may not run, told to the client
 
     # asyncssh callbacks, all on the server's loop.
 
@@ -224,6 +229,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
         if self._terminal is not None:
             self._terminal = (self._terminal[0], width, height)
+        if self._recording is not None:
+            self._recording.resize(width, height)
         if self._repl is not None:
             self._repl.resize(width, height)
 
@@ -277,10 +284,15 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             identity=self._context.identity,
             peer=self._context.peer,
             kind=mode,
+            recording=str(self._recording.path) if self._recording is not None else None,
         )
         status = 0
         try:
-            if mode == "pty":
+            if self._refusal is not None:
+                assert self._stdout is not None
+                self._stdout.write(self._refusal)
+                status = 1
+            elif mode == "pty":
                 await self._interactive()
             elif mode == "exec":
                 assert self._command is not None
@@ -310,7 +322,24 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def _setup_streams(self, channel: asyncssh.SSHServerChannel[bytes]) -> None:
         loop = asyncio.get_running_loop()
         tty = self._terminal is not None
-        self._stdout = ChannelOutput(loop, channel.write, pty=tty)
+        send: Callable[[bytes], object] = channel.write
+        if self._terminal is not None and self._context.recordings is not None:
+            term, columns, rows = self._terminal
+            try:
+                self._recording = Recording.start(
+                    self._context.recordings,
+                    self.session_id,
+                    self._context.identity,
+                    term,
+                    columns,
+                    rows,
+                )
+            except OSError as error:  # recording was asked for: no session without it
+                log.error("session %s refused: cannot record it: %s", self.session_id, error)
+                self._refusal = f"manhole-ssh: this session cannot be recorded ({error})\n"
+            else:
+                send = self._recording.tee(send)
+        self._stdout = ChannelOutput(loop, send, pty=tty)
         self._stderr = self._stdout if tty else ChannelOutput(loop, channel.write_stderr, pty=False)
         self._stdin = ChannelInput(
             loop,
@@ -540,5 +569,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         for stream in (self._stdout, self._stderr):
             if stream is not None:
                 stream.close()
+        if self._recording is not None:
+            self._recording.close()
         if self._stdin is not None:
             self._stdin.feed_eof()

@@ -321,3 +321,44 @@ def test_max_startups_values_are_checked(keys: Keys, value: object) -> None:
 
     with pytest.raises(manhole_ssh.ConfigError, match="max_startups must be"):
         manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys, max_startups=value)  # type: ignore[arg-type]
+
+
+def test_terminal_sessions_are_recorded_as_asciicast(
+    keys: Keys, terminals: OpenTerminal, tmp_path: Path
+) -> None:
+    folder = tmp_path / "recordings"
+    host = start_host(keys, "--set", f"session_recordings={folder}")
+    try:
+        assert folder.stat().st_mode & 0o777 == 0o700
+        terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
+        terminal.wait_prompt()
+        terminal.evaluate("6 * 7", "42")
+        terminal.resize(90, 20)
+        terminal.send("\x04")
+        terminal.wait_exit()
+        assert exec_code(host.port, keys.client_key, "'exec is not recorded'").returncode == 0
+        (cast,) = folder.glob("*.cast")
+        assert cast.stat().st_mode & 0o777 == 0o600
+        header, *events = (json.loads(line) for line in cast.read_text().splitlines())
+        assert (header["version"], header["width"], header["height"]) == (2, 100, 30)
+        assert "alice@test" in header["title"]
+        shown = "".join(text for _, kind, text in events if kind == "o")
+        assert "Logged in as alice@test" in shown and "42" in shown
+        assert [text for _, kind, text in events if kind == "r"] == ["90x20"]
+        times = [elapsed for elapsed, _, _ in events]
+        assert times == sorted(times)
+    finally:
+        stop_host(host)
+
+
+def test_a_recordings_folder_others_can_read_is_refused(keys: Keys, tmp_path: Path) -> None:
+    folder = tmp_path / "recordings"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    with pytest.raises(manhole_ssh.ConfigError, match="session_recordings folder"):
+        manhole_ssh.install(
+            port=0,
+            authorized_keys=keys.authorized_keys,
+            host_key=keys.host_key,
+            session_recordings=folder,
+        )
