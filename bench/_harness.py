@@ -78,9 +78,13 @@ def keys() -> Iterator[Keys]:
 
 
 class Host:
-    """bench/host.py in a process of its own; ``port`` is its manhole's."""
+    """bench/host.py in a process of its own; ``port`` is its manhole's (0: none of ours).
+
+    Its stderr goes to a file: a line or more there is summed up on stderr at ``close()``.
+    """
 
     def __init__(self, bench_keys: Keys, *options: str) -> None:
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -90,7 +94,8 @@ class Host:
                 *options,
             ],
             stdout=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
+            stderr=self._stderr,
             text=True,
         )
         assert self.process.stdout is not None
@@ -105,9 +110,48 @@ class Host:
     def pid(self) -> int:
         return self.process.pid
 
+    def ask(self, request: str) -> list[int]:
+        """One request to the host (see bench/host.py); its answer's numbers."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"{request}\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer or answer.startswith("ERROR"):
+            raise RuntimeError(f"the bench host answered {answer!r} to {request!r}")
+        return [int(field) for field in answer.split()]
+
+    def cpu_ms(self) -> float:
+        """CPU time the host has used so far, all its threads, in ms (ns precision)."""
+        return self.ask("CPU")[0] / 1e6
+
+    def cpu_ms_but_busy(self) -> float:
+        """The same, less the ``--busy`` thread's (all of it without ``--busy``)."""
+        _, _, process_ns, busy_ns = self.ask("LOOPS")
+        return (process_ns - busy_ns) / 1e6
+
+    def settle(self, window: float = 0.2, below_ms: float = 1.0, timeout: float = 15) -> bool:
+        """Wait until the host used under ``below_ms`` of CPU in a ``window``, i.e. new
+        sessions have drawn, answered and gone quiet; False if not within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            before = self.cpu_ms_but_busy()
+            time.sleep(window)  # a measured window, not a guess at a delay
+            if self.cpu_ms_but_busy() - before < below_ms:
+                return True
+        return False
+
     def close(self) -> None:
         self.process.kill()
         self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode(errors="replace").splitlines()
+        self._stderr.close()
+        if lines:
+            first = max(set(lines), key=lines.count)
+            print(f"(bench host stderr: {len(lines)} lines, most often {first!r})", file=sys.stderr)
 
 
 def ssh_argv(port: int, key: Path, *extra: str) -> list[str]:
@@ -190,12 +234,6 @@ def at_empty_prompt(prompt: str = ">>>") -> Callable[[pyte.Screen], bool]:
 
 def shows(text: str) -> Callable[[pyte.Screen], bool]:
     return lambda screen: any(text in line for line in screen.display)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kb(pid: int) -> int:

@@ -1,13 +1,25 @@
 """A host for the benchmarks: a service with a manhole on a free port (or none).
 
 Usage: python host.py AUTHORIZED_KEYS HOST_KEY [--no-manhole] [--busy]
+       [--python-manhole SOCKET]
 
-Prints ``PORT <n>`` (0 without a manhole), then runs until killed. ``--busy`` runs a
-CPU-bound thread that counts its loops into ``work['loops']``.
+Prints ``PORT <n>`` (0 without a manhole of ours), then answers requests on stdin, one
+line each, until stdin closes:
+
+- ``CPU``: ``<process CPU ns>``, all threads, living and ended;
+- ``LOOPS``: ``<loops> <perf_counter ns> <process CPU ns> <busy thread CPU ns>``.
+
+``--busy`` runs a CPU-bound thread that counts its loops into ``work['loops']``.
+``--python-manhole SOCKET`` installs python-manhole (PyPI ``manhole``) listening on the
+Unix socket SOCKET instead of manhole-ssh.
+
+Replies go straight to file descriptor 1: python-manhole points ``sys.stdout`` of the whole
+process at its client while one is connected.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -20,20 +32,43 @@ def busy() -> None:
         work["loops"] += 1
 
 
+def _reply(text: str) -> None:
+    os.write(1, f"{text}\n".encode())
+
+
 def main() -> None:
     authorized_keys, host_key, *options = sys.argv[1:]
+    busy_clock = None
     if "--busy" in options:
-        threading.Thread(target=busy, name="busy", daemon=True).start()
+        worker = threading.Thread(target=busy, name="busy", daemon=True)
+        worker.start()
+        assert worker.ident is not None
+        busy_clock = time.pthread_getcpuclockid(worker.ident)
     port = 0
-    if "--no-manhole" not in options:
+    if "--python-manhole" in options:
+        import manhole
+
+        socket_path = options[options.index("--python-manhole") + 1]
+        manhole.install(
+            socket_path=socket_path, verbose=False, patch_fork=False, locals={"work": work}
+        )
+    elif "--no-manhole" not in options:
         import manhole_ssh
 
         port = manhole_ssh.install(
             port=0, authorized_keys=authorized_keys, host_key=host_key, locals={"work": work}
         ).port
-    print(f"PORT {port}", flush=True)
-    while True:
-        time.sleep(3600)
+    _reply(f"PORT {port}")
+    with open(0, closefd=False) as requests:
+        for request in requests:
+            if request.strip() == "CPU":
+                _reply(str(time.process_time_ns()))
+            elif request.strip() == "LOOPS":
+                loops, now, cpu = work["loops"], time.perf_counter_ns(), time.process_time_ns()
+                busy_ns = time.clock_gettime_ns(busy_clock) if busy_clock is not None else 0
+                _reply(f"{loops} {now} {cpu} {busy_ns}")
+            else:
+                _reply(f"ERROR unknown request {request.strip()!r}")
 
 
 if __name__ == "__main__":
