@@ -8,7 +8,6 @@ unconditionally, and every other method is switched off explicitly rather than b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -26,6 +25,7 @@ from .config import Limits
 from .listeners import peer_credentials
 from .penalties import SourcePenalties
 from .session import ManholeSession, SessionContext
+from .transport import tune_connection
 
 __all__ = ["ManholeServer", "ServerSettings", "shut_down", "start_server"]
 
@@ -120,30 +120,6 @@ class ServerSettings:
         )
 
 
-def acknowledge_at_once(conn: asyncssh.SSHServerConnection) -> None:
-    """Acknowledge each TCP segment from the client as it arrives (Linux TCP_QUICKACK).
-
-    The handshake has several turns where the client sends two small packets in a row
-    (NEWKEYS then SERVICE_REQUEST, KEXINIT then ECDH_INIT) without TCP_NODELAY: Nagle
-    holds the second until the first is acknowledged, and the kernel delays that
-    acknowledgement by 40 ms, since we have nothing to send back yet. Twice per login,
-    that was 80 of the 100 ms it took. TCP_QUICKACK does not stick, so it is set again
-    whenever data arrives.
-    """
-    sock = conn.get_extra_info("socket")
-    quickack = getattr(socket, "TCP_QUICKACK", None)
-    if sock is None or quickack is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return
-    receive = conn.data_received
-
-    def data_received(data: bytes, datatype: int | None = None) -> None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
-        receive(data, datatype)
-
-    conn.data_received = data_received  # type: ignore[method-assign]
-
-
 class ManholeServer(asyncssh.SSHServer):
     """One client connection: authenticates it, within the limits, and opens its sessions."""
 
@@ -203,7 +179,7 @@ class ManholeServer(asyncssh.SSHServer):
             return
         self._settings.servers.add(self)
         log.info("connection from %s", self._peer)
-        acknowledge_at_once(conn)
+        tune_connection(conn)
         check_certificates_here(conn, self._judge_certificate)
 
     def _penalty_refusal(self) -> str | None:
@@ -444,7 +420,11 @@ class ManholeServer(asyncssh.SSHServer):
             session_timeout=self._settings.limits.session_timeout,
             recordings=self._settings.session_recordings,
         )
-        return ManholeSession(context)
+        session = ManholeSession(context)
+        # Counted from the open, not from session_started(): opens sent in a burst all
+        # come before any session starts, and would each pass the check above.
+        self.sessions.add(session)
+        return session
 
 
 def _key_type(key: asyncssh.SSHKey) -> str:
