@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -123,13 +124,13 @@ def start_host(keys: Keys, *options: str) -> Host:
     )
     host = Host(process)
     deadline = time.monotonic() + 30
-    while "PORT " not in host.read_output(0.1):
+    # (Matched anywhere: a --chatty host thread may print between "PORT n" and its newline.)
+    while not (found := re.search(r"PORT (\d+)\D", host.read_output(0.1))):
         if time.monotonic() > deadline or not host.alive():
             process.kill()
             stderr = process.stderr.read().decode() if process.stderr else ""
             raise AssertionError(f"host did not start: {host.output.decode()} {stderr}")
-    line = next(line for line in host.read_output().splitlines() if line.startswith("PORT "))
-    host.port = int(line.split()[1])
+    host.port = int(found.group(1))
     return host
 
 
