@@ -74,42 +74,74 @@ def test_audit_trail_records_logins_sessions_and_statements(
     assert [e["status"] for e in ends] == [0, 1]
 
 
-def test_max_auth_tries_cuts_a_connection(audited_host: tuple[Host, Path]) -> None:
+class _KeyByKey(asyncssh.SSHClient):
+    """A client that offers its keys one at a time, counting how many it got to offer."""
+
+    def __init__(self, keys: list[asyncssh.SSHKey]) -> None:
+        self._keys = list(keys)
+        self.offered = 0
+
+    def public_key_auth_requested(self) -> asyncssh.SSHKey | None:
+        if not self._keys:
+            return None
+        self.offered += 1
+        return self._keys.pop(0)
+
+
+def test_max_auth_tries_cuts_a_connection(audited_host: tuple[Host, Path], keys: Keys) -> None:
+    """300 wrong keys on one connection: the 6th refusal (max_auth_tries) cuts it; the
+    client never gets to offer the rest, and the host serves the next login."""
     host, audit_file = audited_host
-    wrong_keys = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(20)]
+    wrong_keys = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(300)]
+    client = _KeyByKey(wrong_keys)
 
     async def try_keys() -> None:
         async with asyncssh_client(
-            host.port,
-            client_keys=wrong_keys,
-            password=None,
+            host.port, client_factory=lambda: client, client_keys=None, password=None
         ):
             pass
 
-    with pytest.raises((asyncssh.Error, OSError)):  # refused, or cut while it writes
+    with pytest.raises((asyncssh.Error, OSError)) as cut:  # cut, or cut while it writes
         asyncio.run(try_keys())
+    if isinstance(cut.value, asyncssh.DisconnectError):
+        assert cut.value.reason == "Too many authentication failures (6)"
+    assert 6 <= client.offered <= 7, client.offered  # (one more may be on its way)
     refused = [e for e in read_events(audit_file) if e.get("result") == "refused"]
     assert len(refused) == 6  # max_auth_tries, then the connection was cut
+    assert exec_code(host.port, keys.client_key, "'next'").stdout == "'next'\n"
 
 
 def test_max_sessions_per_connection(host: Host, keys: Keys) -> None:
-    async def open_sessions() -> tuple[int, str]:
+    """300 session opens on one connection, all at once: 10 (max_sessions) are opened,
+    the other 290 refused; closing the 10 makes room again, and nothing is left over."""
+
+    async def open_sessions() -> tuple[int, set[str], str]:
         async with asyncssh_client(
             host.port,
             client_keys=[str(keys.client_key)],
         ) as connection:
-            opened = [await connection.create_process() for _ in range(10)]  # scripts waiting
-            with pytest.raises(asyncssh.ChannelOpenError) as refused:
-                await connection.create_process()
+            results = await asyncio.gather(
+                *(connection.create_process() for _ in range(300)),  # scripts, waiting
+                return_exceptions=True,
+            )
+            opened = [r for r in results if isinstance(r, asyncssh.SSHClientProcess)]
+            refusals = {
+                r.reason if isinstance(r, asyncssh.ChannelOpenError) else repr(r)
+                for r in results
+                if not isinstance(r, asyncssh.SSHClientProcess)
+            }
             for process in opened:
                 process.stdin.write_eof()
                 await process.wait()
             again = await connection.run("'room again'")
-            return len(opened), f"{refused.value.reason} / {again.stdout}"
+            return len(opened), refusals, f"{again.stdout}"
 
-    count, text = asyncio.run(open_sessions())
+    count, refusals, again = asyncio.run(open_sessions())
     assert count == 10
-    assert text == "10 sessions are open on this connection (max_sessions) / 'room again'\n"
+    assert refusals == {"10 sessions are open on this connection (max_sessions)"}
+    assert again == "'room again'\n"
+    workers = "sum('manhole-ssh worker' in t.name for t in __import__('threading').enumerate())"
+    assert exec_code(host.port, keys.client_key, workers).stdout == "1\n"  # this one only
 
 
 def test_one_source_cannot_hold_every_login_slot(host: Host, keys: Keys) -> None:
@@ -216,9 +248,25 @@ def _no_worker_threads() -> bool:
     return not [t for t in threading.enumerate() if t.name.startswith("manhole-ssh worker")]
 
 
+def _only_the_listener(port: int) -> bool:
+    """No socket of this process is connected to or from ``port``: only the listener is
+    left (a socket that has been closed has no inode in /proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+        ports = {int(local.split(":")[1], 16), int(remote.split(":")[1], 16)}
+        if port in ports and state != "0A" and inode != "0":  # 0A: LISTEN
+            return False
+    return True
+
+
+def _settled(port: int) -> bool:
+    return _no_worker_threads() and _only_the_listener(port)
+
+
 def test_many_sessions_leave_nothing_behind(keys: Keys) -> None:
-    """Sessions one after another (exec, script, terminal) leak no thread, descriptor or
-    memory in the host (here, this process)."""
+    """1000 sessions one after another (exec, script, terminal) leak no thread, descriptor
+    or memory (10 MB at most) in the host (here, this process)."""
     manhole = manhole_ssh.install(
         port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key
     )
@@ -243,10 +291,10 @@ def test_many_sessions_leave_nothing_behind(keys: Keys) -> None:
 
     try:
         asyncio.run(sessions(30))  # warm up: imports, caches, the executor pool
-        wait_for(_no_worker_threads, 10, "the sessions' worker threads to end")
+        wait_for(lambda: _settled(manhole.port), 10, "the sessions and connection to end")
         threads, descriptors, rss = _resources()
-        asyncio.run(sessions(240))
-        wait_for(_no_worker_threads, 10, "the sessions' worker threads to end")
+        asyncio.run(sessions(1000))
+        wait_for(lambda: _settled(manhole.port), 10, "the sessions and connection to end")
         after_threads, after_descriptors, after_rss = _resources()
     finally:
         manhole_ssh.uninstall()
