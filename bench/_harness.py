@@ -126,7 +126,7 @@ class Host:
 
     def cpu_ms_but_busy(self) -> float:
         """The same, less the ``--busy`` thread's (all of it without ``--busy``)."""
-        _, _, process_ns, busy_ns = self.ask("LOOPS")
+        _, _, process_ns, busy_ns, _ = self.ask("LOOPS")
         return (process_ns - busy_ns) / 1e6
 
     def settle(self, window: float = 0.2, below_ms: float = 1.0, timeout: float = 15) -> bool:

@@ -7,7 +7,9 @@ Prints ``PORT <n>`` (0 without a manhole of ours), then answers requests on stdi
 line each, until stdin closes:
 
 - ``CPU``: ``<process CPU ns>``, all threads, living and ended;
-- ``LOOPS``: ``<loops> <perf_counter ns> <process CPU ns> <busy thread CPU ns>``.
+- ``LOOPS``: ``<loops> <perf_counter ns> <process CPU ns> <busy thread CPU ns> <busy
+  thread run-queue wait ns>`` (the last: time it was ready to run but another process
+  had the CPU, from /proc's schedstat).
 
 ``--busy`` runs a CPU-bound thread that counts its loops into ``work['loops']``.
 ``--python-manhole SOCKET`` installs python-manhole (PyPI ``manhole``) listening on the
@@ -38,12 +40,13 @@ def _reply(text: str) -> None:
 
 def main() -> None:
     authorized_keys, host_key, *options = sys.argv[1:]
-    busy_clock = None
+    busy_clock, busy_schedstat = None, None
     if "--busy" in options:
         worker = threading.Thread(target=busy, name="busy", daemon=True)
         worker.start()
-        assert worker.ident is not None
+        assert worker.ident is not None and worker.native_id is not None
         busy_clock = time.pthread_getcpuclockid(worker.ident)
+        busy_schedstat = f"/proc/self/task/{worker.native_id}/schedstat"
     port = 0
     if "--python-manhole" in options:
         import manhole
@@ -65,8 +68,12 @@ def main() -> None:
                 _reply(str(time.process_time_ns()))
             elif request.strip() == "LOOPS":
                 loops, now, cpu = work["loops"], time.perf_counter_ns(), time.process_time_ns()
-                busy_ns = time.clock_gettime_ns(busy_clock) if busy_clock is not None else 0
-                _reply(f"{loops} {now} {cpu} {busy_ns}")
+                busy_ns = waited_ns = 0
+                if busy_clock is not None and busy_schedstat is not None:
+                    busy_ns = time.clock_gettime_ns(busy_clock)
+                    with open(busy_schedstat) as schedstat:
+                        waited_ns = int(schedstat.read().split()[1])
+                _reply(f"{loops} {now} {cpu} {busy_ns} {waited_ns}")
             else:
                 _reply(f"ERROR unknown request {request.strip()!r}")
 
