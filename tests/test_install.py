@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
+import select
 import socket
 import sys
 import threading
 from pathlib import Path
 
 import pytest
-from conftest import Keys, exec_code
+from conftest import Host, Keys, exec_code, start_host, stop_host
 
 import manhole_ssh
 from manhole_ssh import ConfigError
@@ -48,6 +50,77 @@ def test_writable_authorized_keys_refused(keys: Keys) -> None:
     keys.authorized_keys.chmod(0o666)
     with pytest.raises(ConfigError, match=r"writable by group and others.*chmod 600"):
         manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key)
+
+
+@pytest.mark.parametrize(
+    ("mode", "who"), [(0o770, "group"), (0o703, "others"), (0o777, "group and others")]
+)
+@pytest.mark.parametrize("level", ["its folder", "a folder above"])
+def test_authorized_keys_in_a_writable_folder_refused(
+    keys: Keys, tmp_path: Path, mode: int, who: str, level: str
+) -> None:
+    """sshd's StrictModes for folders: whoever can write a folder above authorized_keys
+    can replace the file."""
+    inner = keys.folder / "inner"
+    inner.mkdir(mode=0o700)
+    authorized_keys = inner / "authorized_keys"
+    keys.authorized_keys.rename(authorized_keys)
+    loose = inner if level == "its folder" else keys.folder
+    loose.chmod(mode)
+    folder = re.escape(str(loose))
+    expected = f"is in folder {folder}, which is writable by {who}.*chmod go-w {folder}$"
+    with pytest.raises(ConfigError, match=expected):
+        manhole_ssh.install(port=0, authorized_keys=authorized_keys, host_key=tmp_path / "no")
+    loose.chmod(0o700)
+    manhole_ssh.install(port=0, authorized_keys=authorized_keys, host_key=keys.host_key)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
+def test_authorized_keys_in_a_folder_owned_by_another_user_refused(keys: Keys) -> None:
+    os.chown(keys.folder, 65534, -1)
+    with pytest.raises(
+        ConfigError, match=f"in folder {re.escape(str(keys.folder))}, owned by uid 65534"
+    ):
+        manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key)
+
+
+def test_host_key_in_a_writable_folder_refused(keys: Keys, tmp_path: Path) -> None:
+    folder = tmp_path / "host"
+    folder.mkdir(mode=0o700)
+    host_key = folder / "ssh_host_ed25519_key"
+    keys.host_key.rename(host_key)
+    folder.chmod(0o775)
+    expected = f"host key {re.escape(str(host_key))} is in folder {re.escape(str(folder))}, "
+    with pytest.raises(ConfigError, match=expected + "which is writable by group"):
+        manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys, host_key=host_key)
+
+
+def test_a_folder_made_writable_later_refuses_logins(keys: Keys) -> None:
+    """Checked again at each login: every login is refused while a folder above
+    authorized_keys is writable by others, and works again once it is not."""
+    host = start_host(keys)
+    try:
+        assert exec_code(host.port, keys.client_key, "'before'").stdout == "'before'\n"
+        keys.folder.chmod(0o777)
+        assert exec_code(host.port, keys.client_key, "'in'").returncode == 255
+        assert exec_code(host.port, keys.client_key, "'in'").returncode == 255
+        keys.folder.chmod(0o700)
+        assert exec_code(host.port, keys.client_key, "'again'").stdout == "'again'\n"
+        stderr = read_stderr(host)
+        assert stderr.count("refusing every login: authorized_keys") == 1, stderr  # said once
+        assert f"is in folder {keys.folder}, which is writable by group and others" in stderr
+    finally:
+        stop_host(host)
+
+
+def read_stderr(host: Host) -> str:
+    """What the host wrote on stderr so far (its log: warnings and errors)."""
+    assert host.process.stderr is not None
+    descriptor = host.process.stderr.fileno()
+    text = b""
+    while select.select([descriptor], [], [], 0)[0] and (chunk := os.read(descriptor, 65536)):
+        text += chunk
+    return text.decode("utf-8", "replace")
 
 
 def test_readable_host_key_refused(keys: Keys) -> None:
