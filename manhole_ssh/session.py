@@ -525,8 +525,10 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._finish(1)
 
     def announce(self, message: str) -> None:
-        """Tell the client something (the manhole is stopping), on stderr or the terminal."""
-        if self._stderr is not None:
+        """Tell the client something (the manhole is stopping), on stderr or the terminal.
+        Nothing once the session has finished: its channel is closed for sending, though
+        the session stays on the server's books until the client answers the close."""
+        if self._stderr is not None and not self._finished:
             self._stderr.write(f"\n{message}\n")
 
     def end(self, message: str) -> None:
