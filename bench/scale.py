@@ -1,0 +1,183 @@
+"""Scale: 100 concurrent terminal sessions (one connection each) to one host, each
+evaluating ``N+1000000⏎`` once a second for 30 s; every eval timed from its send until the
+result arrives. Reports how many of the 3000 evals were answered, their p99 (and median),
+and the host's RSS with the 100 sessions open, less its RSS before them (after one
+session had come and gone, so the first connection's imports are not counted), per
+session.
+
+The clients are real ``ssh -tt`` processes in PTYs, read by one asyncio loop here that
+answers ESC[6n and looks for the result in the raw output (no terminal emulator: 100 of
+them in Python would need more CPU than this 2-core machine has beside the host). The
+sessions' evals are spread evenly over each second, and connections are opened three at a
+time (the default ``per_source_max_startups``). The host's CPU over the 30 s is shown too:
+the manhole runs on one core at most (its thread and the session workers share the GIL).
+
+Baseline, same run, same host and client: one session alone evaluating 50 times, 0.1 s
+apart (median and p99).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+
+import pexpect
+
+from bench._harness import Host, Keys, Row, keys, p99_ms, rss_kb, ssh_argv
+
+SESSIONS = 100
+DURATION = 30  # evals per session, one a second
+BASELINE_EVALS = 50
+TIMEOUT = 10.0
+CPR = b"\x1b[6n"
+COLUMNS, ROWS = 100, 30
+
+
+class _Session:
+    """``ssh -tt`` to the host in a PTY; the output since the last send, answering
+    cursor-position requests as a terminal does (the cursor said to be on the last row)."""
+
+    def __init__(self, port: int, bench_keys: Keys) -> None:
+        argv = ssh_argv(port, bench_keys.client_key, "-tt", "127.0.0.1")
+        self.child = pexpect.spawn(
+            argv[0], argv[1:], dimensions=(ROWS, COLUMNS), env={**os.environ, "TERM": "xterm"}
+        )
+        self.fd = self.child.child_fd
+        os.set_blocking(self.fd, False)
+        self.text = b""
+        self.tail = b""
+        self.ended = False
+        self.arrived = 0.0
+        self.changed = asyncio.Event()
+        self.latencies: list[float] = []
+        asyncio.get_running_loop().add_reader(self.fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            asyncio.get_running_loop().remove_reader(self.fd)
+            self.ended = True
+        elif CPR in self.tail + data:
+            os.write(self.fd, f"\x1b[{ROWS};1R".encode())
+        self.arrived = time.perf_counter()
+        self.tail = data[-len(CPR) :]
+        self.text += data
+        self.changed.set()
+
+    async def until(self, text: bytes) -> float:
+        """Wait until ``text`` has arrived since the last send; when it did."""
+        deadline = time.monotonic() + TIMEOUT
+        while text not in self.text:
+            if self.ended:
+                raise EOFError("the session ended")
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), deadline - time.monotonic())
+        return self.arrived
+
+    async def evaluate(self, number: int) -> None:
+        result = str(number + 1000000).encode()  # number >= 1: not in the echoed input
+        self.text = b""
+        started = time.perf_counter()
+        os.write(self.fd, f"{number}+1000000\r".encode())
+        self.latencies.append(await self.until(result) - started)
+        self.text = self.text[self.text.index(result) :]
+        await self.until(b">>>")  # the next prompt, before the next eval
+
+    def close(self) -> None:
+        asyncio.get_running_loop().remove_reader(self.fd)
+        self.child.close(force=True)
+
+
+async def _open(port: int, bench_keys: Keys, gate: asyncio.Semaphore) -> _Session:
+    async with gate:
+        session = _Session(port, bench_keys)
+        try:
+            await session.until(b">>>")
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+
+async def _run(session: _Session, first: int, start: float, period: float, count: int) -> int:
+    """Evaluate ``count`` times, ``period`` apart from ``start``; the evals answered."""
+    answered = 0
+    for number in range(first, first + count):
+        await asyncio.sleep(max(0.0, start + (number - first) * period - time.monotonic()))
+        try:
+            await session.evaluate(number)
+        except (TimeoutError, EOFError, OSError):
+            continue
+        answered += 1
+    return answered
+
+
+async def _measure(
+    host: Host, bench_keys: Keys
+) -> tuple[list[float], int, list[float], float, float]:
+    """All the evals' latencies, how many were answered, the lone session's latencies,
+    RSS growth per session (MB), and the host's CPU during the evals (% of a core)."""
+    gate = asyncio.Semaphore(3)
+    alone = await _open(host.port, bench_keys, gate)
+    try:
+        await _run(alone, 1, time.monotonic(), 0.1, BASELINE_EVALS)
+    finally:
+        alone.close()
+    host.settle()
+    before = rss_kb(host.pid)
+    opening = [asyncio.ensure_future(_open(host.port, bench_keys, gate)) for _ in range(SESSIONS)]
+    try:
+        sessions = await asyncio.gather(*opening)
+        host.settle()
+        cpu = host.cpu_ms()
+        start = time.monotonic() + 0.5
+        answered = await asyncio.gather(
+            *(
+                _run(session, 1 + index * 1000, start + index / SESSIONS, 1.0, DURATION)
+                for index, session in enumerate(sessions)
+            )
+        )
+        cpu = (host.cpu_ms() - cpu) / (time.monotonic() - start) / 10  # per cent of a core
+        growth = (rss_kb(host.pid) - before) / 1024 / SESSIONS
+    finally:
+        for task in opening:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                task.result().close()
+            else:
+                task.cancel()
+    latencies = [sample for session in sessions for sample in session.latencies]
+    return latencies, sum(answered), alone.latencies, growth, cpu
+
+
+def measure() -> list[Row]:
+    with keys() as bench_keys:
+        host = Host(bench_keys)
+        try:
+            latencies, answered, alone, per_session, cpu = asyncio.run(_measure(host, bench_keys))
+        finally:
+            host.close()
+    expected = SESSIONS * DURATION
+    p99, median = p99_ms(latencies), statistics.median(latencies) * 1000
+    return [
+        Row(
+            f"scale: {SESSIONS} sessions, an eval a second each for {DURATION} s",
+            f"{answered}/{expected} answered; p99 {p99:.1f} ms (median {median:.1f}); "
+            f"{per_session:.2f} MB RSS/session; host CPU {cpu:.0f} % of a core",
+            f"1 session: p99 {p99_ms(alone):.1f} ms (median {statistics.median(alone) * 1000:.1f})",
+            "all answered; p99 < 50 ms; < 3 MB/session",
+            answered == expected and p99 < 50 and per_session < 3,
+        )
+    ]
+
+
+if __name__ == "__main__":
+    from bench._harness import print_rows
+
+    print_rows(measure())
