@@ -159,6 +159,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def session_started(self) -> None:
         # Everything data_received() needs is set up now: input may arrive before the task runs.
         assert self._channel is not None
+        if self._finished:  # ended by the server (stop, revocation) before its request came
+            log.info("session %s: request after the session was ended: ignored", self.session_id)
+            return
         forced = self._context.forced_command
         if forced is not None:
             if self._command not in (None, forced):

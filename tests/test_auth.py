@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import asyncssh
 import pytest
+from asyncssh.constants import MSG_CHANNEL_CLOSE, MSG_CHANNEL_OPEN_CONFIRMATION
 from conftest import (
     Host,
     Keys,
@@ -17,7 +20,9 @@ from conftest import (
     ssh_argv,
     start_host,
     stop_host,
+    wait_for,
 )
+from rawssh import ChannelZero, channel_open, exec_request, marker_code, send_raw, wait_for_message
 
 OpenTerminal = Callable[..., Terminal]
 
@@ -167,6 +172,41 @@ def test_revoke_ends_sessions_and_refuses_the_key(keys: Keys) -> None:
         assert exec_code(manhole.port, keys.client_key, "1").returncode == 255
     finally:
         manhole_ssh.uninstall()
+
+
+def test_a_session_not_yet_started_when_its_key_is_revoked_runs_nothing(
+    keys: Keys, tmp_path: Path
+) -> None:
+    """A channel opened before revoke() whose exec request comes after: the server ended
+    the session (exit status and close sent), so the request must not start it."""
+    import manhole_ssh
+
+    manhole = manhole_ssh.install(
+        port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key
+    )
+    fingerprint = asyncssh.read_public_key(keys.client_key.with_suffix(".pub")).get_fingerprint()
+    marker = tmp_path / "marker"
+    channel = ChannelZero()
+
+    async def exec_after_revoke() -> None:
+        async with asyncssh_client(manhole.port, client_keys=[str(keys.client_key)]) as connection:
+            connection._channels[0] = channel  # type: ignore[assignment]
+            send_raw(connection, [channel_open()])
+            await wait_for_message(channel, MSG_CHANNEL_OPEN_CONFIRMATION)
+            await asyncio.to_thread(manhole.revoke, fingerprint)
+            await wait_for_message(channel, MSG_CHANNEL_CLOSE)  # the server ended the session
+            send_raw(connection, [exec_request(marker_code(marker))])
+            await connection.wait_closed()  # cut by the server, after its grace
+
+    def no_worker() -> bool:
+        return not any(t.name.startswith("manhole-ssh worker") for t in threading.enumerate())
+
+    try:
+        asyncio.run(asyncio.wait_for(exec_after_revoke(), 20))
+        wait_for(no_worker, 10, "no session worker thread")
+    finally:
+        manhole_ssh.uninstall()
+    assert not marker.exists()
 
 
 def test_revoked_keys_file(keys: Keys) -> None:
