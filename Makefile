@@ -37,7 +37,18 @@ lint: $(BIN)/manhole-ssh
 	$(BIN)/ruff format --check manhole_ssh tests $(wildcard bench)
 	$(BIN)/mypy
 
+# The figures of bench/, each beside a baseline. sshd (openssh-server) runs the OpenSSH
+# baselines on a private port (installing it may also start the system's sshd service).
 bench: $(BIN)/manhole-ssh
+	@if ! command -v ssh >/dev/null 2>&1 || [ ! -x /usr/sbin/sshd ]; then \
+		echo "installing OpenSSH (client, and sshd for the baselines)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq openssh-client openssh-server \
+			|| echo "could not install OpenSSH: the sshd baselines will say so"; \
+	fi
+	$(BIN)/python -c 'import manhole, pexpect, pyte' 2>/dev/null \
+		|| $(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
 clean:
