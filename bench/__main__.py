@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 from bench import (
     connect_to_prompt,
     eval_round_trip,
     exec_round_trip,
+    host_impact,
     idle_cost,
+    peer,
+    scale,
     throughput,
     unused_cost,
 )
@@ -14,6 +19,7 @@ from bench._harness import print_rows
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     rows = []
     for module in (
         connect_to_prompt,
@@ -22,11 +28,19 @@ def main() -> None:
         throughput,
         unused_cost,
         idle_cost,
+        host_impact,
+        scale,
+        peer,
     ):
         print(f"running {module.__name__} …", flush=True)
         rows += module.measure()
     print()
     print_rows(rows)
+    # Other work on the machine shows in every figure: say how busy it was.
+    print(
+        f"\n{os.cpu_count()} cores; 1-minute load average {load_before:.2f} at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end"
+    )
 
 
 main()
