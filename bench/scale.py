@@ -99,7 +99,8 @@ async def _open(port: int, bench_keys: Keys, gate: asyncio.Semaphore) -> _Sessio
     async with gate:
         session = _Session(port, bench_keys)
         try:
-            await session.until(b">>>")
+            # The prompt's second drawing, with the status bar: the session is ready.
+            await session.until(b"[F4]")
         except BaseException:
             session.close()
             raise
