@@ -14,6 +14,7 @@ set-up (pyenv, conda, …).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -91,7 +92,8 @@ def private_sshd(authorized_keys: Path) -> Iterator[Sshd | None]:
     if not SSHD.exists() or shutil.which("ssh-keygen") is None:
         yield None
         return
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
+    with contextlib.suppress(PermissionError):  # sshd run by another user needs none
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
     with tempfile.TemporaryDirectory(prefix="manhole-bench-sshd-") as name:
         folder = Path(name)
         folder.chmod(0o700)
