@@ -234,6 +234,24 @@ class Repl:
         if text:
             self._input.send_text(text)
 
+    def take_cursor_position_reports(self, text: str) -> str:
+        """Feed the REPL the cursor-position answers in ``text`` that it is waiting for,
+        and return the rest.
+
+        Once Enter is pressed, what the client sends is for the statement; but the
+        prompt, drawn again just before (on a resize, or when the client first answered),
+        may still be waiting for the answer to its last ``ESC[6n``, and would wait a
+        second for it, holding up the statement: typing (or pasting) as soon as the
+        first prompt appeared did that.
+        """
+        if not self.python.app.renderer.waiting_for_cpr:
+            return text
+        answers = _CURSOR_POSITION_REPORT.findall(text)
+        if answers:
+            self._input.send_text("".join(answers))
+            text = _CURSOR_POSITION_REPORT.sub("", text)
+        return text
+
     def resize(self, columns: int, rows: int) -> None:
         self._size = Size(rows=rows or self._size.rows, columns=columns or self._size.columns)
         app = self.python.app

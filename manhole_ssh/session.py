@@ -208,6 +208,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             if repl is not None and not statement_running:
                 repl.feed(text)
                 return
+            if repl is not None:
+                text = repl.take_cursor_position_reports(text)
             if _CTRL_C in text:
                 self._interrupt()
                 text = text.replace(_CTRL_C, "")

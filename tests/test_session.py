@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
 from conftest import (
@@ -49,6 +50,24 @@ def test_prompt_and_results_come_without_cursor_position_answers(
     for number in range(3):
         terminal.evaluate(f"{number} + 1000", str(number + 1000))
     assert terminal.screen.cursor_requests == 1
+
+
+def test_typing_at_the_first_prompt_does_not_wait_for_a_cursor_answer(
+    terminals: OpenTerminal, host: Host, keys: Keys
+) -> None:
+    """Typed (or pasted) as soon as the first prompt shows, a statement ran a whole second
+    late, most times: the prompt, drawn again once the terminal answered the first
+    ESC[6n, had asked again, and that answer went to the statement, so prompt_toolkit
+    waited its second for it. (A function of time, but the bug is a one-second wait; a
+    result is normally there in milliseconds.)"""
+    for _ in range(5):
+        terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
+        terminal.wait_prompt()
+        typed = time.monotonic()
+        terminal.send("1+41\r")
+        terminal.expect("42")
+        assert time.monotonic() - typed < 0.5
+        terminal.close()
 
 
 def test_exec_prints_the_result_and_exits_zero(host: Host, keys: Keys) -> None:
