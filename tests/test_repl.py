@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from typing import Any
 
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
+from prompt_toolkit.input.vt100_parser import Vt100Parser
+from prompt_toolkit.key_binding import KeyPress
 from ptpython.utils import get_jedi_script_from_document
 
 from manhole_ssh.repl import Repl
@@ -72,3 +76,38 @@ def test_completion_while_typing_starts_after_names_not_numbers() -> None:
             assert not wants_completion(Document(text)), text
     finally:
         repl.close()
+
+
+def test_sessions_share_key_bindings_and_styles_but_not_their_state() -> None:
+    """prompt_toolkit's default bindings and ptpython's styles are made once for every
+    session (thousands of objects each, otherwise); what a session types and its key
+    state (vi mode here) stay its own."""
+
+    async def two_sessions() -> tuple[str, str]:
+        first = Repl({}, _Terminal(), term="xterm", columns=80, rows=24)
+        second = Repl({}, _Terminal(), term="xterm", columns=80, rows=24)
+        assert first.python.app._default_bindings is second.python.app._default_bindings
+        assert first.python._current_style is second.python._current_style
+        first.python.vi_mode = True
+        reading = [asyncio.ensure_future(repl.read()) for repl in (first, second)]
+        for repl, typed in ((first, "ix\x1bhiab"), (second, "ix\x1bhiab")):
+            app = repl.python.app
+            while not app.is_running:
+                await asyncio.sleep(0.001)
+            keys: list[KeyPress] = []
+            Vt100Parser(keys.append).feed(typed)
+
+            def type_keys(app: Any = app, keys: list[KeyPress] = keys) -> None:
+                app.key_processor.feed_multiple(keys)
+                app.key_processor.process_keys()
+
+            app.context.copy().run(type_keys)
+        texts = first.python.default_buffer.text, second.python.default_buffer.text
+        for repl in (first, second):
+            repl.close()
+        await asyncio.wait_for(asyncio.gather(*reading), 10)
+        return texts
+
+    # vi (starting in insert mode): "ix", Escape (the cursor steps back onto the x), h
+    # (onto the i), then "ab" inserted there; in emacs, Escape-h inserts the h.
+    assert asyncio.run(two_sessions()) == ("abix", "ixhiab")
