@@ -78,14 +78,6 @@ class ChannelOutput:
                 self._loop.call_soon_threadsafe(self._flush)
         return len(text)
 
-    def wait_flushed(self) -> None:
-        """Block a worker thread until what it wrote has been handed to the channel."""
-        if self._on_loop():
-            return
-        with self._condition:
-            while self._pending and not self._closed:
-                self._condition.wait(_WAIT_SLICE)
-
     def pause(self) -> None:
         """The channel's send window is full (called on the loop)."""
         with self._condition:
@@ -160,7 +152,10 @@ class SessionTextStream(io.TextIOBase):
         return self._output.write(text)
 
     def flush(self) -> None:
-        self._output.wait_flushed()
+        """Nothing to wait for: each write has already asked the loop to send it, ahead of
+        anything the statement does next (its end, the next prompt). Waiting for the loop
+        here only held the worker, which, with many sessions busy, woke every 50 ms to
+        check for Ctrl-C, taking the GIL from the loop that it was waiting for."""
 
 
 class ChannelInput(io.TextIOBase):
