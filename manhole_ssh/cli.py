@@ -233,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+            # The manhole's own log (logins, sessions, statements) is the demo's point;
+            # asyncssh's INFO lines (every channel opened and closed) would drown it.
+            logging.getLogger("asyncssh").setLevel(logging.WARNING)
             try:
                 return asyncio.run(_demo(args))
             except KeyboardInterrupt:
