@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
@@ -146,6 +147,20 @@ def asyncio_host(keys: Keys) -> Iterator[Host]:
     started = start_host(keys, "--asyncio")
     yield started
     stop_host(started)
+
+
+@pytest.fixture
+def audited_host(keys: Keys, tmp_path: Path) -> Iterator[tuple[Host, Path]]:
+    """A host whose manhole also writes its audit trail to a file (read with read_events)."""
+    audit_file = tmp_path / "audit.jsonl"
+    started = start_host(keys, "--set", f"audit_file={audit_file}")
+    yield started, audit_file
+    stop_host(started)
+
+
+def read_events(audit_file: Path) -> list[dict[str, object]]:
+    """The audit trail's events so far, one JSON object a line."""
+    return [json.loads(line) for line in audit_file.read_text().splitlines()]
 
 
 def stop_host(host: Host) -> None:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncssh
 import pytest
-from conftest import Host, Keys, exec_code, start_host, stop_host, wait_for, write_key_pair
+from conftest import (
+    Host,
+    Keys,
+    exec_code,
+    read_events,
+    start_host,
+    stop_host,
+    wait_for,
+    write_key_pair,
+)
 
 USER = getpass.getuser()  # ssh logs in with the local user name
 
@@ -40,23 +47,14 @@ class Authority:
         return path
 
 
-@pytest.fixture
-def audited(keys: Keys, tmp_path: Path) -> Iterator[tuple[Host, Path]]:
-    audit_file = tmp_path / "audit.jsonl"
-    host = start_host(keys, "--set", f"audit_file={audit_file}")
-    yield host, audit_file
-    stop_host(host)
-
-
 def auth_events(audit_file: Path) -> list[dict[str, object]]:
-    events = [json.loads(line) for line in audit_file.read_text().splitlines()]
-    return [event for event in events if event["event"] == "auth"]
+    return [event for event in read_events(audit_file) if event["event"] == "auth"]
 
 
 def test_a_certificate_logs_in_with_its_key_id_as_identity(
-    keys: Keys, audited: tuple[Host, Path]
+    keys: Keys, audited_host: tuple[Host, Path]
 ) -> None:
-    host, audit_file = audited
+    host, audit_file = audited_host
     key = Authority(keys).certified_key("alice")
     assert exec_code(host.port, key, "'certified'").stdout == "'certified'\n"
     wait_for(lambda: any(e["result"] == "accepted" for e in auth_events(audit_file)), 10, "login")
@@ -76,9 +74,9 @@ def test_a_certificate_logs_in_with_its_key_id_as_identity(
     ],
 )
 def test_certificates_refused(
-    keys: Keys, audited: tuple[Host, Path], certificate: dict[str, object], reason: str
+    keys: Keys, audited_host: tuple[Host, Path], certificate: dict[str, object], reason: str
 ) -> None:
-    host, audit_file = audited
+    host, audit_file = audited_host
     key = Authority(keys).certified_key("mallory", **certificate)
     result = exec_code(host.port, key, "'must not run'")
     assert (result.returncode, result.stdout) == (255, "")

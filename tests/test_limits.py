@@ -7,7 +7,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncssh
@@ -18,6 +18,7 @@ from conftest import (
     Terminal,
     asyncssh_client,
     exec_code,
+    read_events,
     run_ssh,
     ssh_argv,
     start_host,
@@ -28,18 +29,6 @@ from conftest import (
 import manhole_ssh
 
 OpenTerminal = Callable[..., Terminal]
-
-
-@pytest.fixture
-def audited_host(keys: Keys, tmp_path: Path) -> Iterator[tuple[Host, Path]]:
-    audit_file = tmp_path / "audit.jsonl"
-    started = start_host(keys, "--set", f"audit_file={audit_file}")
-    yield started, audit_file
-    stop_host(started)
-
-
-def read_events(audit_file: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in audit_file.read_text().splitlines()]
 
 
 def test_audit_trail_records_logins_sessions_and_statements(

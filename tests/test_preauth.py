@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import socket
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncssh
 import pytest
 from asyncssh.constants import MSG_CHANNEL_CLOSE, MSG_CHANNEL_OPEN_CONFIRMATION
-from conftest import Host, Keys, asyncssh_client, exec_code, start_host, stop_host, wait_for
+from conftest import Host, Keys, asyncssh_client, exec_code, read_events, wait_for
 from rawssh import (
     ChannelZero,
     Packet,
@@ -66,18 +64,6 @@ class Intruder(asyncssh.SSHClient):
         return str(self._good_key)
 
 
-@pytest.fixture
-def audited_host(keys: Keys, tmp_path: Path) -> Iterator[tuple[Host, Path]]:
-    audit_file = tmp_path / "audit.jsonl"
-    started = start_host(keys, "--set", f"audit_file={audit_file}")
-    yield started, audit_file
-    stop_host(started)
-
-
-def events(audit_file: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in audit_file.read_text().splitlines()]
-
-
 @pytest.mark.parametrize("what", ["channel open then exec", "exec alone"])
 def test_channel_messages_before_authentication_run_nothing(
     audited_host: tuple[Host, Path], keys: Keys, tmp_path: Path, what: str
@@ -107,15 +93,17 @@ def test_channel_messages_before_authentication_run_nothing(
     assert exec_code(host.port, keys.client_key, "'still serving'").stdout == "'still serving'\n"
     assert not marker.exists()
     wait_for(
-        lambda: [e["event"] for e in events(audit_file)].count("session_end") == 1,
+        lambda: [e["event"] for e in read_events(audit_file)].count("session_end") == 1,
         10,
         "the good session to be audited",
     )
-    logins = [(e["result"], e["fingerprint"]) for e in events(audit_file) if e["event"] == "auth"]
+    logins = [
+        (e["result"], e["fingerprint"]) for e in read_events(audit_file) if e["event"] == "auth"
+    ]
     wrong = wrong_key.get_fingerprint("sha256")
     good = asyncssh.read_public_key(keys.client_key.with_suffix(".pub")).get_fingerprint()
     assert logins == [("refused", wrong), ("accepted", good)]  # the intruder never got in
-    assert [e["event"] for e in events(audit_file)].count("session_start") == 1
+    assert [e["event"] for e in read_events(audit_file)].count("session_start") == 1
 
 
 def test_the_same_messages_after_authentication_do_run(
