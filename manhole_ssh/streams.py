@@ -122,7 +122,12 @@ class ChannelOutput:
             return
         if self._pty:
             text = text.replace("\n", "\r\n")
-        self._send(text.encode("utf-8", "replace"))
+        try:
+            self._send(text.encode("utf-8", "replace"))
+        except BrokenPipeError:
+            # The client has closed the channel; the server has not let go of the session
+            # yet (it does once the input it still holds is consumed). Nothing more goes.
+            self.close()
 
 
 class SessionTextStream(io.TextIOBase):

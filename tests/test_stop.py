@@ -12,6 +12,7 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import IO
@@ -171,3 +172,51 @@ def test_stop_while_a_finished_session_waits_for_its_client(keys: Keys) -> None:
     assert STOPPING in told
     assert manhole.error is None
     assert set(os.listdir("/proc/self/fd")) == descriptors  # every connection closed
+
+
+def test_a_channel_closed_by_its_client_but_not_yet_cleaned_up(keys: Keys) -> None:
+    """The client has closed the channel, and the server has answered the close, but has
+    not let go of the session yet (unread input is still buffered: reading was paused).
+    The channel takes no more output: a statement's late print, and stop() telling the
+    session that the manhole stops, must drop their text, not raise into the server."""
+    gate, printed, hold = threading.Event(), threading.Event(), threading.Event()
+    manhole = manhole_ssh.install(
+        port=0,
+        authorized_keys=keys.authorized_keys,
+        host_key=keys.host_key,
+        locals={"gate": gate, "printed": printed, "hold": hold},
+    )
+    loop_errors: list[str] = []
+    handler = _Collect(loop_errors)
+    logging.getLogger("asyncio").addHandler(handler)
+
+    async def scenario() -> None:
+        async with asyncssh_client(manhole.port, client_keys=[str(keys.client_key)]) as client:
+            process = await client.create_process(
+                "gate.wait(10); print('late', flush=True); printed.set(); hold.wait(10)"
+            )
+            process.stdin.write("x" * (1024 * 1024))  # never read: the server pauses
+            await process.stdin.drain()
+            process.channel.close()
+            await asyncio.wait_for(process.channel.wait_closed(), 10)
+            gate.set()
+            await asyncio.to_thread(wait_for, printed.is_set, 10, "the late print")
+            await asyncio.to_thread(manhole.stop, 1.0)
+
+    try:
+        asyncio.run(scenario())  # stop() while the statement still runs
+    finally:
+        hold.set()
+        manhole_ssh.uninstall()
+        logging.getLogger("asyncio").removeHandler(handler)
+    assert manhole.error is None
+    assert loop_errors == []
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[str]) -> None:
+        super().__init__()
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
