@@ -29,7 +29,15 @@ from prompt_toolkit.key_binding.defaults import load_key_bindings
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import CPR_Support
 from prompt_toolkit.renderer import print_formatted_text as print_formatted_text_to_output
-from prompt_toolkit.styles import BaseStyle, default_ui_style, merge_styles
+from prompt_toolkit.styles import (
+    DEFAULT_ATTRS,
+    Attrs,
+    BaseStyle,
+    DummyStyle,
+    DynamicStyle,
+    default_ui_style,
+    merge_styles,
+)
 from ptpython import python_input
 from ptpython.completer import PythonCompleter
 from ptpython.printer import OutputPrinter
@@ -119,9 +127,40 @@ def _shared_default_key_bindings() -> KeyBindingsBase:
     return load_key_bindings()
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)
 def _with_default_ui_style(style: BaseStyle) -> BaseStyle:
     return merge_styles([default_ui_style(), style])
+
+
+class _SharedMergedStyle(BaseStyle):
+    """The style an application draws with (prompt_toolkit's default UI style, then the
+    REPL's), from one merge shared by every session whose REPL has that style.
+
+    Each application would merge its own: a ``Style`` of ~350 rules, each rule three
+    objects (a tuple, a frozenset, an ``Attrs``) that the host's cyclic garbage collector
+    walks at every full collection — a quarter of the objects a session holds. ptpython
+    leaves out prompt_toolkit's default Pygments style (the third part of that merge), so
+    the rules are the same.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def _merged(self) -> BaseStyle:
+        style = self._app.style or DummyStyle()
+        while isinstance(style, DynamicStyle):  # ptpython's: the style chosen with F2
+            style = style.get_style() or DummyStyle()
+        return _with_default_ui_style(style)
+
+    def get_attrs_for_style_str(self, style_str: str, default: Attrs = DEFAULT_ATTRS) -> Attrs:
+        return self._merged().get_attrs_for_style_str(style_str, default)
+
+    @property
+    def style_rules(self) -> list[tuple[str, str]]:
+        return self._merged().style_rules
+
+    def invalidation_hash(self) -> Any:
+        return self._merged().invalidation_hash()
 
 
 class _OutputPrinter(OutputPrinter):
@@ -222,6 +261,7 @@ class Repl:
         self.python.complete_while_typing = False
         app = self.python.app
         app._default_bindings = _shared_default_key_bindings()
+        app._merged_style = app.renderer.style = _SharedMergedStyle(app)
         fast_key_lookup(app)
         app.terminal_size_polling_interval = None  # resizes come from the channel
         draw = app._redraw

@@ -8,6 +8,7 @@ from typing import Any
 
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
+from prompt_toolkit.filters import Never
 from prompt_toolkit.input.vt100_parser import Vt100Parser
 from prompt_toolkit.key_binding import KeyPress
 from ptpython.utils import get_jedi_script_from_document
@@ -111,3 +112,37 @@ def test_sessions_share_key_bindings_and_styles_but_not_their_state() -> None:
     # vi (starting in insert mode): "ix", Escape (the cursor steps back onto the x), h
     # (onto the i), then "ab" inserted there; in emacs, Escape-h inserts the h.
     assert asyncio.run(two_sessions()) == ("abix", "ixhiab")
+
+
+def test_sessions_draw_with_one_shared_merge_of_their_style() -> None:
+    """Each session draws with what prompt_toolkit would merge for it (its default UI
+    style, then the REPL's), from a merge shared by the sessions with the same style; a
+    session that picks another colour scheme (F2) draws with its own choice alone."""
+    first = Repl({}, _Terminal(), term="xterm", columns=80, rows=24)
+    second = Repl({}, _Terminal(), term="xterm", columns=80, rows=24)
+    styles = ["class:pygments.keyword", "class:prompt", "class:status-toolbar", "bold #ff0000"]
+
+    def drawn(repl: Repl) -> list[object]:
+        style = repl.python.app.renderer.style
+        assert style is repl.python.app._merged_style
+        return [style.get_attrs_for_style_str(text) for text in styles]
+
+    def merged_by_prompt_toolkit(repl: Repl) -> list[object]:
+        merge = repl.python.app._create_merged_style(Never())
+        return [merge.get_attrs_for_style_str(text) for text in styles]
+
+    try:
+        assert drawn(first) == drawn(second) == merged_by_prompt_toolkit(first)
+        shared = [repl.python.app.renderer.style._merged() for repl in (first, second)]  # type: ignore[attr-defined]
+        assert shared[0] is shared[1]
+        first_rules = first.python.app.renderer.style.style_rules
+        assert first_rules == second.python.app.renderer.style.style_rules
+        hash_before = second.python.app.renderer.style.invalidation_hash()
+        first.python.use_code_colorscheme("monokai")
+        assert drawn(first) == merged_by_prompt_toolkit(first) != drawn(second)
+        assert drawn(second) == merged_by_prompt_toolkit(second)
+        assert second.python.app.renderer.style.invalidation_hash() == hash_before
+        assert first.python.app.renderer.style.invalidation_hash() != hash_before
+    finally:
+        first.close()
+        second.close()
