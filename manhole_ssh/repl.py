@@ -24,8 +24,10 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Filter
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.input import PipeInput, create_pipe_input
-from prompt_toolkit.key_binding import KeyBindingsBase
+from prompt_toolkit.key_binding import KeyBindings, KeyBindingsBase, merge_key_bindings
 from prompt_toolkit.key_binding.defaults import load_key_bindings
+from prompt_toolkit.key_binding.key_processor import KeyPressEvent
+from prompt_toolkit.keys import Keys
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import CPR_Support
 from prompt_toolkit.renderer import print_formatted_text as print_formatted_text_to_output
@@ -124,7 +126,37 @@ def _shared_default_key_bindings() -> KeyBindingsBase:
     no state of their own (it lives on the application), so every session can use the
     same ones.
     """
-    return load_key_bindings()
+    return merge_key_bindings([load_key_bindings(), _cursor_position_bindings()])
+
+
+def _cursor_position_bindings() -> KeyBindings:
+    """prompt_toolkit's handling of the terminal's answer to "where is the cursor?", but
+    drawing again only when the answer gives the prompt more room than it has drawn.
+
+    The renderer asks at each prompt and draws without waiting; prompt_toolkit then draws
+    the prompt a second time on every answer, a whole drawing for nothing once the prompt
+    sits at the bottom of the screen (as it does after a few statements): a third of a
+    statement's drawing time. Whatever else changed has asked for its own drawing. The
+    answer also tells the output whether the prompt started on the last row (see
+    :meth:`Repl._request_cursor_position`). (Bound after prompt_toolkit's own binding for
+    the same key, this one wins.)
+    """
+    bindings = KeyBindings()
+
+    @bindings.add(Keys.CPRResponse, save_before=lambda event: False)
+    def _(event: KeyPressEvent) -> object:
+        row = int(event.data[2:-1].split(";")[0])  # ESC [ row ; column R
+        renderer = event.app.renderer
+        drawn = renderer._last_screen
+        renderer.report_absolute_cursor_row(row)
+        output = event.app.output
+        if isinstance(output, _ChannelOutput):
+            output.prompt_on_last_row = row >= output.get_size().rows
+        if drawn is not None and renderer._min_available_height <= drawn.height:
+            return NotImplemented  # the room below changes nothing drawn: no new drawing
+        return None
+
+    return bindings
 
 
 @functools.lru_cache(maxsize=64)
@@ -214,10 +246,18 @@ class _ChannelOutput(Vt100_Output):
     """
 
     cpr_answered = False
+    # The last answer put the start of the prompt on the terminal's last row. Output only
+    # scrolls the screen from there, so the next prompt starts there too, unless the screen
+    # is erased or resized (or a statement moved the cursor: the next answer tells).
+    prompt_on_last_row = False
 
     @property
     def responds_to_cpr(self) -> bool:
         return self.cpr_answered
+
+    def erase_screen(self) -> None:
+        self.prompt_on_last_row = False
+        super().erase_screen()
 
 
 class Repl:
@@ -273,6 +313,23 @@ class Repl:
                 draw(render_as_done)
 
         app._redraw = redraw_unless_exiting  # type: ignore[method-assign]
+        self._ask_cursor_position = app.renderer.request_absolute_cursor_position
+        app.renderer.request_absolute_cursor_position = self._request_cursor_position  # type: ignore[method-assign]
+
+    def _request_cursor_position(self) -> None:
+        """Ask where the prompt starts, as prompt_toolkit does at each prompt; but when
+        the last answer put it on the last row, draw the prompt as if the new answer had
+        come already.
+
+        Until an answer comes, ptpython leaves out its status bar (to avoid a flicker), and
+        the answer brings a second, complete drawing: with the prompt at the bottom of the
+        screen, as it is after a few statements, each prompt was drawn twice. The answer
+        still comes, and a prompt with more room than assumed is drawn again.
+        """
+        renderer = self.python.app.renderer
+        if self.output.prompt_on_last_row and renderer._min_available_height == 0:
+            renderer._min_available_height = 1  # the last row: itself, and nothing below
+        self._ask_cursor_position()
 
     def probe_cursor_position_reports(self) -> str:
         """The request to send once, at the start, to learn whether the client answers CPR."""
@@ -287,6 +344,8 @@ class Repl:
                 self._cpr_probe_pending = False
                 text = text[: answer.start()] + text[answer.end() :]
                 self.output.cpr_answered = True
+                row = int(answer.group()[2:-1].split(";")[0])
+                self.output.prompt_on_last_row = row >= self._size.rows
                 app = self.python.app
                 app.renderer.cpr_support = CPR_Support.SUPPORTED
                 if app.is_running:
@@ -314,6 +373,7 @@ class Repl:
 
     def resize(self, columns: int, rows: int) -> None:
         self._size = Size(rows=rows or self._size.rows, columns=columns or self._size.columns)
+        self.output.prompt_on_last_row = False  # it may not be the last row any more: ask
         app = self.python.app
         if app.is_running:
             app._on_resize()

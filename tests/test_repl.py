@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
+from collections.abc import Callable
 from typing import Any
 
 from prompt_toolkit.completion import CompleteEvent
@@ -146,3 +148,61 @@ def test_sessions_draw_with_one_shared_merge_of_their_style() -> None:
     finally:
         first.close()
         second.close()
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.001)
+
+
+def test_a_prompt_on_the_last_row_is_drawn_once() -> None:
+    """The renderer asks where each prompt starts and draws without waiting; ptpython
+    leaves its status bar out until the answer comes. When the last answer put the prompt
+    on the terminal's last row, the next prompt is drawn whole at once, and an answer that
+    agrees draws nothing more. After a resize nothing is assumed: the prompt waits for its
+    status bar, and an answer with more room below draws it again, taller."""
+
+    async def scenario() -> tuple[bool, bool, bool, int, int, bool]:
+        terminal = _Terminal()
+        repl = Repl({}, terminal, term="xterm", columns=80, rows=24)
+        repl.probe_cursor_position_reports()
+        repl.feed("\x1b[24;1R")  # the client answers such requests: the last row
+        reading = asyncio.ensure_future(repl.read())
+        app = repl.python.app
+        renderer = app.renderer
+        await _until(lambda: renderer.waiting_for_cpr and app.render_counter > 0, "a prompt")
+        whole_at_once = "[F4]" in terminal.getvalue()  # ptpython's status bar
+        drawn = app.render_counter
+        repl.feed("\x1b[24;1R")
+        await _until(lambda: not renderer.waiting_for_cpr, "the answer taken")
+        redrawn_at_the_bottom = app.invalidated or app.render_counter != drawn
+
+        before_resize = len(terminal.getvalue())
+        repl.resize(80, 24)  # erases, asks again and draws
+        await _until(lambda: renderer.waiting_for_cpr, "the request after a resize")
+        status_bar_assumed = "[F4]" in terminal.getvalue()[before_resize:]
+        drawn = app.render_counter
+        height = renderer._last_screen.height
+        before_answer = len(terminal.getvalue())
+        repl.feed("\x1b[1;1R")  # the top row: the whole screen below
+        await _until(lambda: app.render_counter > drawn, "a drawing with more room")
+        taller = renderer._last_screen.height
+        status_bar_drawn = "[F4]" in terminal.getvalue()[before_answer:]
+        repl.close()
+        await asyncio.wait_for(reading, 10)
+        return (
+            whole_at_once,
+            redrawn_at_the_bottom,
+            status_bar_assumed,
+            height,
+            taller,
+            status_bar_drawn,
+        )
+
+    whole, redrawn, assumed, height, taller, status_bar_drawn = asyncio.run(scenario())
+    assert whole and not redrawn
+    assert not assumed
+    assert taller > height and status_bar_drawn
