@@ -131,7 +131,8 @@ def _shared_default_key_bindings() -> KeyBindingsBase:
 
 def _cursor_position_bindings() -> KeyBindings:
     """prompt_toolkit's handling of the terminal's answer to "where is the cursor?", but
-    drawing again only when the answer gives the prompt more room than it has drawn.
+    drawing again only when the answer changes the drawing: the prompt was drawn without
+    knowing its room (so without ptpython's status bar), or it has more room than drawn.
 
     The renderer asks at each prompt and draws without waiting; prompt_toolkit then draws
     the prompt a second time on every answer, a whole drawing for nothing once the prompt
@@ -148,11 +149,16 @@ def _cursor_position_bindings() -> KeyBindings:
         row = int(event.data[2:-1].split(";")[0])  # ESC [ row ; column R
         renderer = event.app.renderer
         drawn = renderer._last_screen
+        drawn_knowing_the_room = renderer._min_available_height > 0  # ptpython's status bar
         renderer.report_absolute_cursor_row(row)
         output = event.app.output
         if isinstance(output, _ChannelOutput):
             output.prompt_on_last_row = row >= output.get_size().rows
-        if drawn is not None and renderer._min_available_height <= drawn.height:
+        if (
+            drawn is not None
+            and drawn_knowing_the_room
+            and renderer._min_available_height <= drawn.height
+        ):
             return NotImplemented  # the room below changes nothing drawn: no new drawing
         return None
 
