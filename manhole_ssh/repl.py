@@ -137,10 +137,8 @@ def _cursor_position_bindings() -> KeyBindings:
     The renderer asks at each prompt and draws without waiting; prompt_toolkit then draws
     the prompt a second time on every answer, a whole drawing for nothing once the prompt
     sits at the bottom of the screen (as it does after a few statements): a third of a
-    statement's drawing time. Whatever else changed has asked for its own drawing. The
-    answer also tells the output whether the prompt started on the last row (see
-    :meth:`Repl._request_cursor_position`). (Bound after prompt_toolkit's own binding for
-    the same key, this one wins.)
+    statement's drawing time. Whatever else changed has asked for its own drawing. (Bound
+    after prompt_toolkit's own binding for the same key, this one wins.)
     """
     bindings = KeyBindings()
 
@@ -151,9 +149,6 @@ def _cursor_position_bindings() -> KeyBindings:
         drawn = renderer._last_screen
         drawn_knowing_the_room = renderer._min_available_height > 0  # ptpython's status bar
         renderer.report_absolute_cursor_row(row)
-        output = event.app.output
-        if isinstance(output, _ChannelOutput):
-            output.prompt_on_last_row = row >= output.get_size().rows
         if (
             drawn is not None
             and drawn_knowing_the_room
@@ -252,18 +247,10 @@ class _ChannelOutput(Vt100_Output):
     """
 
     cpr_answered = False
-    # The last answer put the start of the prompt on the terminal's last row. Output only
-    # scrolls the screen from there, so the next prompt starts there too, unless the screen
-    # is erased or resized (or a statement moved the cursor: the next answer tells).
-    prompt_on_last_row = False
 
     @property
     def responds_to_cpr(self) -> bool:
         return self.cpr_answered
-
-    def erase_screen(self) -> None:
-        self.prompt_on_last_row = False
-        super().erase_screen()
 
 
 class Repl:
@@ -323,18 +310,18 @@ class Repl:
         app.renderer.request_absolute_cursor_position = self._request_cursor_position  # type: ignore[method-assign]
 
     def _request_cursor_position(self) -> None:
-        """Ask where the prompt starts, as prompt_toolkit does at each prompt; but when
-        the last answer put it on the last row, draw the prompt as if the new answer had
-        come already.
+        """Ask where the prompt starts, as prompt_toolkit does at each prompt, but draw it
+        whole before the answer comes, as if the answer gave it no more room than it needs.
 
         Until an answer comes, ptpython leaves out its status bar (to avoid a flicker), and
-        the answer brings a second, complete drawing: with the prompt at the bottom of the
-        screen, as it is after a few statements, each prompt was drawn twice. The answer
-        still comes, and a prompt with more room than assumed is drawn again.
+        the answer brought a second drawing, complete: every prompt was drawn twice. Once
+        the screen has filled, as it has after a few statements, the prompt never has more
+        room than it needs, and the answer changes nothing. When it does give more room (a
+        fresh or cleared screen), the prompt is drawn again, taller.
         """
         renderer = self.python.app.renderer
-        if self.output.prompt_on_last_row and renderer._min_available_height == 0:
-            renderer._min_available_height = 1  # the last row: itself, and nothing below
+        if self.output.cpr_answered and renderer._min_available_height == 0:
+            renderer._min_available_height = 1  # the least an answer can say: its own row
         self._ask_cursor_position()
 
     def probe_cursor_position_reports(self) -> str:
@@ -350,8 +337,6 @@ class Repl:
                 self._cpr_probe_pending = False
                 text = text[: answer.start()] + text[answer.end() :]
                 self.output.cpr_answered = True
-                row = int(answer.group()[2:-1].split(";")[0])
-                self.output.prompt_on_last_row = row >= self._size.rows
                 app = self.python.app
                 app.renderer.cpr_support = CPR_Support.SUPPORTED
                 if app.is_running:
@@ -379,7 +364,6 @@ class Repl:
 
     def resize(self, columns: int, rows: int) -> None:
         self._size = Size(rows=rows or self._size.rows, columns=columns or self._size.columns)
-        self.output.prompt_on_last_row = False  # it may not be the last row any more: ask
         app = self.python.app
         if app.is_running:
             app._on_resize()

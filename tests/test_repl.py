@@ -158,57 +158,41 @@ async def _until(condition: Callable[[], bool], what: str, timeout: float = 5.0)
         await asyncio.sleep(0.001)
 
 
-def test_a_prompt_on_the_last_row_is_drawn_once() -> None:
+def test_a_prompt_is_drawn_whole_before_the_terminal_says_where_it_is() -> None:
     """The renderer asks where each prompt starts and draws without waiting; ptpython
-    leaves its status bar out until the answer comes. When the last answer put the prompt
-    on the terminal's last row, the next prompt is drawn whole at once, and an answer that
-    agrees draws nothing more. After a resize nothing is assumed: the prompt waits for its
-    status bar, and an answer with more room below draws it again, taller."""
+    leaves out its status bar until it knows the room below. The prompt is drawn whole at
+    once (status bar included); an answer that gives it no more room than it took draws
+    nothing more, and one with more room (the top row) draws it again, taller."""
 
-    async def scenario() -> tuple[bool, bool, bool, int, int, bool]:
+    async def scenario() -> tuple[bool, bool, bool, int, int]:
         terminal = _Terminal()
         repl = Repl({}, terminal, term="xterm", columns=80, rows=24)
         repl.probe_cursor_position_reports()
-        repl.feed("\x1b[24;1R")  # the client answers such requests: the last row
+        repl.feed("\x1b[3;1R")  # the client answers such requests
         reading = asyncio.ensure_future(repl.read())
         app = repl.python.app
         renderer = app.renderer
         await _until(lambda: renderer.waiting_for_cpr and app.render_counter > 0, "a prompt")
         whole_at_once = "[F4]" in terminal.getvalue()  # ptpython's status bar
         drawn = app.render_counter
-        repl.feed("\x1b[24;1R")
+        height = renderer._last_screen.height
+        repl.feed(f"\x1b[{24 - height + 1};1R")  # exactly the room it took
         await _until(lambda: not renderer.waiting_for_cpr, "the answer taken")
-        redrawn_at_the_bottom = app.invalidated or app.render_counter != drawn
+        redrawn = app.invalidated or app.render_counter != drawn
 
         before_resize = len(terminal.getvalue())
         repl.resize(80, 24)  # erases, asks again and draws
         await _until(lambda: renderer.waiting_for_cpr, "the request after a resize")
-        status_bar_assumed = "[F4]" in terminal.getvalue()[before_resize:]
-        drawn = app.render_counter
-        height = renderer._last_screen.height
-        before_answer = len(terminal.getvalue())
-        repl.feed(f"\x1b[{24 - height + 1};1R")  # exactly the room drawn: the bar is due
-        await _until(lambda: app.render_counter > drawn, "a drawing with the status bar")
-        status_bar_drawn = "[F4]" in terminal.getvalue()[before_answer:]
-
-        repl.resize(80, 24)
-        await _until(lambda: renderer.waiting_for_cpr, "the request after a second resize")
+        whole_again = "[F4]" in terminal.getvalue()[before_resize:]
         drawn = app.render_counter
         repl.feed("\x1b[1;1R")  # the top row: the whole screen below
         await _until(lambda: app.render_counter > drawn, "a drawing with more room")
         taller = renderer._last_screen.height
         repl.close()
         await asyncio.wait_for(reading, 10)
-        return (
-            whole_at_once,
-            redrawn_at_the_bottom,
-            status_bar_assumed,
-            status_bar_drawn,
-            height,
-            taller,
-        )
+        return whole_at_once, redrawn, whole_again, height, taller
 
-    whole, redrawn, assumed, status_bar_drawn, height, taller = asyncio.run(scenario())
-    assert whole and not redrawn
-    assert not assumed and status_bar_drawn
+    whole_at_once, redrawn, whole_again, height, taller = asyncio.run(scenario())
+    assert whole_at_once and whole_again
+    assert not redrawn
     assert taller > height

@@ -52,6 +52,18 @@ def test_prompt_and_results_come_without_cursor_position_answers(
     assert terminal.screen.cursor_requests == 1
 
 
+def test_every_prompt_shows_its_status_bar(terminals: OpenTerminal, host: Host, keys: Keys) -> None:
+    """Each prompt is drawn before the terminal has said where it is, and ptpython shows
+    its status bar only when it knows the room below: on a fresh screen and once the
+    screen has filled (and scrolls), every prompt shows it."""
+    terminal = open_repl(terminals, host, keys, rows=12)
+    for number in range(8):
+        terminal.expect("[F4]")
+        terminal.evaluate(f"{number} + 1000", str(number + 1000))
+    text = terminal.expect("[F4]")
+    assert "Logged in as" not in text  # the banner has scrolled away
+
+
 def test_typing_at_the_first_prompt_does_not_wait_for_a_cursor_answer(
     terminals: OpenTerminal, host: Host, keys: Keys
 ) -> None:
