@@ -1,7 +1,7 @@
 """A host for the benchmarks: a service with a manhole on a free port (or none).
 
 Usage: python host.py AUTHORIZED_KEYS HOST_KEY [--no-manhole] [--busy]
-       [--python-manhole SOCKET]
+       [--python-manhole SOCKET] [--no-gc]
 
 Prints ``PORT <n>`` (0 without a manhole of ours), then answers requests on stdin, one
 line each, until stdin closes:
@@ -9,11 +9,17 @@ line each, until stdin closes:
 - ``CPU``: ``<process CPU ns>``, all threads, living and ended;
 - ``LOOPS``: ``<loops> <perf_counter ns> <process CPU ns> <busy thread CPU ns> <busy
   thread run-queue wait ns>`` (the last: time it was ready to run but another process
-  had the CPU, from /proc's schedstat).
+  had the CPU, from /proc's schedstat);
+- ``GC``: ``<full collections> <longest ns> <all of them ns> <GC-tracked objects>``: the
+  cyclic garbage collector's full (generation 2) collections since the last ``GC``
+  request (or the start), seen through ``gc.callbacks``, and the objects it tracks now.
 
 ``--busy`` runs a CPU-bound thread that counts its loops into ``work['loops']``.
 ``--python-manhole SOCKET`` installs python-manhole (PyPI ``manhole``) listening on the
 Unix socket SOCKET instead of manhole-ssh.
+
+``--no-gc`` turns the cyclic garbage collector off (a diagnostic: what the figures are
+without its pauses; a service would not run so).
 
 Replies go straight to file descriptor 1: python-manhole points ``sys.stdout`` of the whole
 process at its client while one is connected.
@@ -21,12 +27,23 @@ process at its client while one is connected.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
 import time
 
 work = {"loops": 0}
+full_collections: list[int] = []  # each full collection's duration, ns
+_collection_started = [0]
+
+
+def _time_full_collections(phase: str, info: dict[str, int]) -> None:
+    if info["generation"] == 2:
+        if phase == "start":
+            _collection_started[0] = time.perf_counter_ns()
+        else:
+            full_collections.append(time.perf_counter_ns() - _collection_started[0])
 
 
 def busy() -> None:
@@ -47,6 +64,9 @@ def main() -> None:
         assert worker.ident is not None and worker.native_id is not None
         busy_clock = time.pthread_getcpuclockid(worker.ident)
         busy_schedstat = f"/proc/self/task/{worker.native_id}/schedstat"
+    gc.callbacks.append(_time_full_collections)
+    if "--no-gc" in options:
+        gc.disable()
     port = 0
     if "--python-manhole" in options:
         import manhole
@@ -74,6 +94,11 @@ def main() -> None:
                     with open(busy_schedstat) as schedstat:
                         waited_ns = int(schedstat.read().split()[1])
                 _reply(f"{loops} {now} {cpu} {busy_ns} {waited_ns}")
+            elif request.strip() == "GC":
+                durations = full_collections[:]
+                del full_collections[: len(durations)]
+                longest = max(durations, default=0)
+                _reply(f"{len(durations)} {longest} {sum(durations)} {len(gc.get_objects())}")
             else:
                 _reply(f"ERROR unknown request {request.strip()!r}")
 
