@@ -64,14 +64,24 @@ class ChannelZero:
 def send_raw(conn: asyncssh.SSHClientConnection, packets: list[Packet]) -> None:
     """Encrypt and send ``packets`` now, even before authentication has completed: the
     client queues connection-layer packets until then (``_auth_complete``), so the flag is
-    raised just for these calls."""
+    raised just for these calls.
+
+    They go out in one write, so they arrive together. A server that cuts the connection
+    on the first one has read the others by then; one arriving after the server closed
+    its socket would draw a reset, and the client could lose the server's reason (its
+    next read or write failing with EPIPE instead)."""
     authenticated = conn._auth_complete
     conn._auth_complete = True
+    encrypted: list[bytes] = []
+    send = conn._send
+    conn._send = encrypted.append  # type: ignore[method-assign]
     try:
         for pkttype, payload in packets:
             conn.send_packet(pkttype, payload)
     finally:
+        conn._send = send  # type: ignore[method-assign]
         conn._auth_complete = authenticated
+    send(b"".join(encrypted))
 
 
 async def wait_for_message(channel: ChannelZero, pkttype: int, timeout: float = 10) -> None:
