@@ -119,15 +119,19 @@ def test_stop_ends_sessions_with_a_message_and_returns_in_bounded_time(
                 stream.close()
 
 
-class AuditEvents(logging.Handler):
-    """Collects the kinds of the audit trail's events."""
+class Messages(logging.Handler):
+    """Collects what is logged to the logger it is added to."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.kinds: list[str] = []
+        self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.kinds.append(json.loads(record.getMessage())["event"])
+        self.messages.append(record.getMessage())
+
+    def event_kinds(self) -> list[str]:
+        """The kinds of the audit trail's events (its messages are JSON)."""
+        return [json.loads(message)["event"] for message in self.messages]
 
 
 def test_stop_while_a_finished_session_waits_for_its_client(keys: Keys) -> None:
@@ -135,7 +139,7 @@ def test_stop_while_a_finished_session_waits_for_its_client(keys: Keys) -> None:
     answered yet is still on the server's books when stop() comes: telling it that the
     manhole stops must not break the stop for the other sessions."""
     audit = logging.getLogger("manhole_ssh.audit")
-    events = AuditEvents()
+    events = Messages()
     audit.addHandler(events)
     previous_level = audit.level
     audit.setLevel(logging.INFO)
@@ -155,7 +159,7 @@ def test_stop_while_a_finished_session_waits_for_its_client(keys: Keys) -> None:
             finished.stdin.write_eof()  # its (empty) script runs, and its session ends
             await asyncio.to_thread(
                 wait_for,
-                lambda: events.kinds.count("session_end") == 1,
+                lambda: events.event_kinds().count("session_end") == 1,
                 10,
                 "the silent client's session to end",
             )
@@ -186,9 +190,8 @@ def test_a_channel_closed_by_its_client_but_not_yet_cleaned_up(keys: Keys) -> No
         host_key=keys.host_key,
         locals={"gate": gate, "printed": printed, "hold": hold},
     )
-    loop_errors: list[str] = []
-    handler = _Collect(loop_errors)
-    logging.getLogger("asyncio").addHandler(handler)
+    loop_errors = Messages()
+    logging.getLogger("asyncio").addHandler(loop_errors)
 
     async def scenario() -> None:
         async with asyncssh_client(manhole.port, client_keys=[str(keys.client_key)]) as client:
@@ -208,15 +211,6 @@ def test_a_channel_closed_by_its_client_but_not_yet_cleaned_up(keys: Keys) -> No
     finally:
         hold.set()
         manhole_ssh.uninstall()
-        logging.getLogger("asyncio").removeHandler(handler)
+        logging.getLogger("asyncio").removeHandler(loop_errors)
     assert manhole.error is None
-    assert loop_errors == []
-
-
-class _Collect(logging.Handler):
-    def __init__(self, into: list[str]) -> None:
-        super().__init__()
-        self.into = into
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.into.append(record.getMessage())
+    assert loop_errors.messages == []
