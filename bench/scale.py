@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
 import time
 from dataclasses import dataclass
 
 import pexpect
 
-from bench._harness import Host, Keys, Row, keys, p99_ms, rss_kb, ssh_argv
+from bench._harness import Host, Keys, Row, keys, median_ms, p99_ms, rss_kb, ssh_argv
 
 SESSIONS = 100
 DURATION = 30  # evals per session, one a second
@@ -138,7 +137,7 @@ class _Figures:
     tracked_objects: int  # by the host's garbage collector, with the sessions open
 
     def describe(self) -> str:
-        p99, median = p99_ms(self.latencies), statistics.median(self.latencies) * 1000
+        p99, median = p99_ms(self.latencies), median_ms(self.latencies)
         return (
             f"{self.answered}/{SESSIONS * DURATION} answered; p99 {p99:.1f} ms (median "
             f"{median:.1f}); {self.per_session:.2f} MB RSS/session; host CPU {self.cpu:.0f} % "
@@ -207,7 +206,7 @@ def measure() -> list[Row]:
         Row(
             f"scale: {SESSIONS} sessions, an eval a second each for {DURATION} s",
             figures.describe(),
-            f"1 session: p99 {p99_ms(alone):.1f} ms (median {statistics.median(alone) * 1000:.1f})",
+            f"1 session: p99 {p99_ms(alone):.1f} ms (median {median_ms(alone):.1f})",
             "all answered; p99 < 50 ms; < 3 MB/session",
             figures.answered == SESSIONS * DURATION
             and p99_ms(figures.latencies) < 50
