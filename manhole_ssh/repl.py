@@ -14,14 +14,11 @@ import contextlib
 import functools
 import io
 import re
-import sys
 from typing import Any, TextIO, cast
 
-import jedi.settings
 from prompt_toolkit.application import create_app_session
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.document import Document
-from prompt_toolkit.filters import Filter
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.key_binding import KeyBindings, KeyBindingsBase, merge_key_bindings
@@ -40,31 +37,15 @@ from prompt_toolkit.styles import (
     default_ui_style,
     merge_styles,
 )
-from ptpython import python_input
-from ptpython.completer import PythonCompleter
 from ptpython.printer import OutputPrinter
 from ptpython.repl import PythonRepl
-from ptpython.style import generate_style, get_all_code_styles, get_all_ui_styles
 from ptpython.utils import unindent_code
 
-from .layoutspeed import fast_key_lookup, speed_up_layouts
+from ._compat.filters import CombinedFilters
+from ._compat.layout import speed_up
+from ._compat.ptpython import CompleterNotRunningHostCode, PythonInputForManhole
 
 __all__ = ["Repl"]
-
-speed_up_layouts()
-
-# ptpython converts every Pygments style for each new REPL (35 ms of a session's start);
-# the converted styles are immutable, so every session can share one conversion. It also
-# merges the chosen code and UI styles into a new style per REPL, and every cache of
-# styles downstream is by style object: shared, 100 sessions share those caches too.
-python_input.get_all_code_styles = functools.cache(get_all_code_styles)
-python_input.get_all_ui_styles = functools.cache(get_all_ui_styles)
-python_input.generate_style = functools.cache(generate_style)
-
-# Completion and signatures must not run host code while the user only types: jedi would
-# otherwise call properties and __getitem__ of live objects. Evaluating completion stays
-# available on request (ptpython's F2 menu: "Dictionary completion").
-jedi.settings.allow_unsafe_interpreter_executions = False
 
 # Text that ends in a name (not a number) or an attribute dot: worth completing.
 _COMPLETABLE_TAIL = re.compile(r"(?:^|\W)[^\W\d]\w*\.?$|[)\]]\.$")
@@ -73,39 +54,12 @@ _CURSOR_POSITION_REPORT = re.compile(r"\x1b\[\d+;\d+R")
 _ASK_CURSOR_POSITION = "\x1b[6n"
 
 
-@functools.cache
-def _long_lived_filters() -> tuple[Filter, ...]:
-    """prompt_toolkit's and ptpython's module-level filters (``is_done``, ``has_focus``…)."""
-    found: dict[int, Filter] = {}
-    for name, module in list(sys.modules.items()):
-        if name.startswith(("prompt_toolkit", "ptpython")) and module is not None:
-            for value in list(vars(module).values()):
-                if isinstance(value, Filter):
-                    found[id(value)] = value
-    return tuple(found.values())
-
-
-def _release_combined_filters() -> None:
-    """Forget the ``a & b`` / ``a | b`` filters cached on long-lived filters.
-
-    prompt_toolkit caches a combination on its left operand, forever. When that operand is
-    a module-level filter (or its inverse) and the right one belongs to a session's REPL,
-    the cache keeps the whole REPL alive: 2.4 MB per ended session, measured. Live sessions
-    simply rebuild the combinations they use.
-    """
-    for module_level in _long_lived_filters():
-        inverted = module_level._invert_result  # ``~is_done``, made once and kept
-        for long_lived in (module_level, inverted) if inverted is not None else (module_level,):
-            long_lived._and_cache.clear()
-            long_lived._or_cache.clear()
-
-
 def _fixed(value: bool, why: str) -> Any:
     """A ptpython setting that stays ``value`` even if the F2 menu sets it."""
     return property(lambda self: value, lambda self, new_value: None, doc=why)
 
 
-class _NameCompleter(PythonCompleter):
+class _NameCompleter(CompleterNotRunningHostCode):
     """ptpython's completer, completing while typing only after a name or a dot.
 
     ptpython also starts jedi after every digit (``1+41``): each such run is CPU taken from
@@ -214,7 +168,7 @@ class _OutputPrinter(OutputPrinter):
         )
 
 
-class _ManholePythonRepl(PythonRepl):
+class _ManholePythonRepl(PythonRepl, PythonInputForManhole):
     accepted = False  # Enter was pressed on a complete statement; it is about to run
 
     def _get_output_printer(self) -> OutputPrinter:
@@ -278,6 +232,7 @@ class Repl:
         self.output = _ChannelOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
         self._cpr_probe_pending = False
         self._closed = self._released = False
+        self._combined_filters = CombinedFilters()
         self.python = _ManholePythonRepl(
             get_globals=lambda: namespace,
             input=self._input,
@@ -296,7 +251,7 @@ class Repl:
         app = self.python.app
         app._default_bindings = _shared_default_key_bindings()
         app._merged_style = app.renderer.style = _SharedMergedStyle(app)
-        fast_key_lookup(app)
+        speed_up(app)
         app.terminal_size_polling_interval = None  # resizes come from the channel
         draw = app._redraw
 
@@ -436,4 +391,4 @@ class Repl:
         if not self._released:
             self._released = True
             self._resources.close()
-            _release_combined_filters()
+            self._combined_filters.forget_new()
