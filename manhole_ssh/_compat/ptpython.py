@@ -20,7 +20,7 @@ not run unsafely. Evaluating completion stays available on request (ptpython's F
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prompt_toolkit.completion import CompleteEvent, Completion
@@ -144,34 +144,32 @@ class PythonInputForManhole(PythonInput):
     so that ``PythonRepl.__init__`` runs this ``__init__``.)"""
 
 
-def _methods_for_manhole() -> Iterator[tuple[str, Callable[..., Any]]]:
-    """ptpython's own methods, each finding the manhole's functions in place of its
-    module's; where that is not possible, the stock method, or a refusal."""
-    for name, what, refused, names in (
-        (
-            "__init__",
-            "styles converted once for every session",
-            None,
-            {"get_all_code_styles": _shared_code_styles, "get_all_ui_styles": _shared_ui_styles},
-        ),
-        (
-            "_generate_style",
-            "one merged style for every session",
-            None,
-            {"generate_style": _shared_merge},
-        ),
-        (
-            "_on_input_timeout",
-            _SAFE_COMPLETION,
-            _no_signatures_shown,
-            {"get_signatures_using_jedi": signatures},
-        ),
-    ):
-        original = vars(PythonInput).get(name)
-        if original is None:
-            continue  # ptpython no longer has it: nothing to speed up, nothing to guard
-        yield name, with_globals(original, what, **names) or refused or original
+def _method_with_globals(
+    name: str, what: str, refused: Callable[..., Any] | None, **names: object
+) -> None:
+    """ptpython's own method ``name``, finding ``names`` in place of its module's functions;
+    where that is not possible, the stock method, or ``refused``."""
+    original = vars(PythonInput).get(name)
+    if original is None:
+        return  # ptpython no longer has it: nothing to speed up, nothing to guard
+    setattr(
+        PythonInputForManhole, name, with_globals(original, what, **names) or refused or original
+    )
 
 
-for _name, _method in _methods_for_manhole():
-    setattr(PythonInputForManhole, _name, _method)
+_method_with_globals(
+    "__init__",
+    "styles converted once for every session",
+    None,
+    get_all_code_styles=_shared_code_styles,
+    get_all_ui_styles=_shared_ui_styles,
+)
+_method_with_globals(
+    "_generate_style", "one merged style for every session", None, generate_style=_shared_merge
+)
+_method_with_globals(
+    "_on_input_timeout",
+    _SAFE_COMPLETION,
+    _no_signatures_shown,
+    get_signatures_using_jedi=signatures,
+)
