@@ -56,7 +56,7 @@ def test_memoized_widths_are_prompt_toolkit_widths() -> None:
         for width in (0, 1, 7, 30, 100):
             split = VSplit([Window(width=dimension) for dimension in chosen])
             expected = split._divide_widths(width)
-            split.__class__ = layout._FASTER[VSplit]
+            split.__class__ = layout._remembering_sizes(VSplit)
             assert split._divide_widths(width) == expected
             assert split._divide_widths(width) == expected  # from the cache this time
 
@@ -117,7 +117,7 @@ def test_a_container_made_while_drawing_is_not_taken_for_one_freed_before() -> N
     """Sizes are remembered by container, for one drawing: a container made and freed while
     drawing cannot pass its size on to the next one made (which CPython often puts at the
     same address, i.e. gives the same ``id()``)."""
-    faster = layout._FASTER[Window]
+    faster = layout._remembering_sizes(Window)
     layout._drawing.sizes = {}
     try:
         for width in range(1, 50):

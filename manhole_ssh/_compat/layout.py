@@ -72,9 +72,8 @@ def speed_up(app: Application[Any]) -> None:
     app.renderer.__class__ = _RendererRememberingSizes
     app.layout.__class__ = _LayoutWalkingIteratively
     for container in app.layout.walk():
-        faster = _FASTER.get(type(container))
-        if faster is not None:
-            container.__class__ = faster
+        if isinstance(container, _SIZED):
+            container.__class__ = _remembering_sizes(type(container))  # type: ignore[assignment]
     registry_class, what = _registry_class(), "listing the controls once per redraw"
     if registry_class is None or not has_private(app.key_processor, "_bindings", what):
         return
@@ -125,6 +124,7 @@ def _remembered(container: Container, method: Callable[..., Dimension], *argumen
         return size
 
 
+@functools.cache
 def _remembering_sizes(base: type[Container]) -> type[Container]:
     """A subclass of ``base`` whose preferred sizes are measured once per drawing."""
     width, height = base.preferred_width, base.preferred_height
@@ -136,7 +136,7 @@ def _remembering_sizes(base: type[Container]) -> type[Container]:
         return _remembered(self, height, width, max_available_height)
 
     namespace = {"preferred_width": preferred_width, "preferred_height": preferred_height}
-    if base is VSplit and _can_remember_widths():
+    if issubclass(base, VSplit) and _can_remember_widths():
         namespace["_divide_widths"] = _divide_widths_remembered
     return type(f"{base.__name__}RememberingSizes", (base,), namespace)
 
@@ -184,10 +184,7 @@ def _divide_widths_remembered(self: VSplit, width: int) -> list[int] | None:
     return None if sizes is None else list(sizes)
 
 
-_FASTER: dict[type[Container], type[Container]] = {
-    base: _remembering_sizes(base)
-    for base in (Window, HSplit, VSplit, FloatContainer, ConditionalContainer)
-}
+_SIZED = (Window, HSplit, VSplit, FloatContainer, ConditionalContainer)
 
 
 @functools.cache
