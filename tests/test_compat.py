@@ -10,12 +10,15 @@ import importlib
 import inspect
 import io
 import itertools
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prompt_toolkit.application.current import set_app
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.input.vt100_parser import Vt100Parser
 from prompt_toolkit.key_binding import KeyPress
@@ -26,7 +29,8 @@ from prompt_toolkit.output import DummyOutput
 from ptpython.python_input import PythonInput
 
 from manhole_ssh import repl as repl_module
-from manhole_ssh._compat import layout
+from manhole_ssh._compat import has_private, layout, with_globals
+from manhole_ssh._compat import ptpython as compat_ptpython
 from manhole_ssh.repl import Repl
 
 PACKAGE = Path(repl_module.__file__).parent
@@ -241,3 +245,41 @@ def test_every_private_name_used_is_listed() -> None:
 )
 def test_each_private_name_exists_in_the_installed_version(where: str, name: str) -> None:
     assert _exists(where, name), f"{where} has no {name}"
+
+
+def _library_helper() -> int:
+    return 1
+
+
+def _library_function() -> int:
+    return _library_helper()
+
+
+def test_a_missing_private_name_leaves_the_stock_behaviour_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="manhole_ssh.compat")
+    faster = with_globals(_library_function, "a speed-up", _library_helper=lambda: 7)
+    assert faster is not None and faster() == 7
+    assert _library_function() == 1  # the library's own is untouched
+    assert with_globals(_library_function, "a speed-up", sorted=sorted) is None
+    assert "no longer calls sorted in this version: a speed-up" in caplog.text
+    assert not has_private(VSplit, "_gone_in_this_version", "remembering widths")
+    assert "VSplit has no _gone_in_this_version in this version: remembering widths" in caplog.text
+
+
+def test_completion_is_refused_rather_than_run_unsafely_by_a_jedi_without_the_switch(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A jedi script without ``_inference_state``: no completion, and a log line."""
+    monkeypatch.setattr(
+        compat_ptpython, "get_jedi_script_from_document", lambda *arguments: object()
+    )
+    namespace = {"probe": 1}
+    completer = compat_ptpython.CompleterNotRunningHostCode(
+        lambda: namespace, lambda: namespace, lambda: False
+    )
+    event = CompleteEvent(completion_requested=True)
+    assert list(completer.get_completions(Document("probe.re"), event)) == []
+    assert compat_ptpython.signatures(Document("print("), namespace, namespace) == []
+    assert "_inference_state" in caplog.text
