@@ -5,6 +5,7 @@
 loopback, see bench/_sshd.py) running ptpython, the REPL the manhole draws, with its
 defaults (``ssh -tt host python -m ptpython``); and a local ``python3 -q -i`` in a PTY
 (the plain REPL, no network). The figures are the manhole's as a ratio to sshd + ptpython.
+The three REPLs take turns, one sample each, so that the machine's load weighs on them alike.
 
 Each eval starts from a prompt that is completely drawn: ptpython draws its prompt, then
 draws it again (with its status bar at the bottom of the terminal) once the terminal has
@@ -68,46 +69,51 @@ def _prompt_drawn(prompt: str, status_bar: str | None) -> Callable[[pyte.Screen]
     return lambda screen: empty(screen) and any(status_bar in line for line in screen.display)
 
 
-def _evals(terminal: Terminal, ready: Callable[[pyte.Screen], bool]) -> list[float]:
-    answers = _Answers(terminal)
-    samples = []
-    for number in range(EVALS):
+class _Repl:
+    """One REPL in a terminal, measured a sample at a time (so that the REPLs compared take
+    turns, and a change in the machine's load touches them all alike)."""
+
+    def __init__(self, argv: Sequence[str], prompt: str, status_bar: str | None) -> None:
+        self.terminal = Terminal(argv)
+        self.ready = _prompt_drawn(prompt, status_bar)
+        self.evals: list[float] = []
+        self.keystrokes: list[float] = []
+        self.terminal.wait_for(self.ready)
+        self._answers = _Answers(self.terminal)
+
+    def eval_once(self, number: int) -> None:
+        terminal = self.terminal
         started = time.perf_counter()
         terminal.child.send("1+41\r")
-        samples.append(terminal.wait_for(lambda screen, n=number: answers.count > n) - started)
-        terminal.wait_for(ready)
-    return samples
+        answered = terminal.wait_for(lambda screen: self._answers.count > number)
+        self.evals.append(answered - started)
+        terminal.wait_for(self.ready)
+
+    def keystroke(self, number: int) -> None:
+        terminal = self.terminal
+        char = "abcdefghij"[number % 10]
+        typed = "".join("abcdefghij"[n % 10] for n in range(number % 60 + 1))
+        started = time.perf_counter()
+        terminal.child.send(char)
+        drawn = terminal.wait_for(functools.partial(_typed_on_cursor_line, typed))
+        self.keystrokes.append(drawn - started)
+        if number % 60 == 59:
+            terminal.child.send("\x15")  # Ctrl-U: clear the line
+            terminal.wait_for(lambda screen: "abc" not in screen.display[screen.cursor.y])
 
 
 def _typed_on_cursor_line(typed: str, screen: pyte.Screen) -> bool:
     return typed in screen.display[screen.cursor.y]
 
 
-def _keystrokes(terminal: Terminal) -> list[float]:
-    samples = []
+def _side_by_side(repls: Sequence[_Repl]) -> None:
+    """Every eval, then every keystroke, taking turns between ``repls``."""
+    for number in range(EVALS):
+        for repl in repls:
+            repl.eval_once(number)
     for number in range(KEYSTROKES):
-        char = "abcdefghij"[number % 10]
-        typed = "".join("abcdefghij"[n % 10] for n in range(number % 60 + 1))
-        started = time.perf_counter()
-        terminal.child.send(char)
-        samples.append(terminal.wait_for(functools.partial(_typed_on_cursor_line, typed)) - started)
-        if number % 60 == 59:
-            terminal.child.send("\x15")  # Ctrl-U: clear the line
-            terminal.wait_for(lambda screen: "abc" not in screen.display[screen.cursor.y])
-    return samples
-
-
-def _session(
-    argv: Sequence[str], prompt: str, status_bar: str | None
-) -> tuple[list[float], list[float]]:
-    terminal = Terminal(argv)
-    ready = _prompt_drawn(prompt, status_bar)
-    try:
-        terminal.wait_for(ready)
-        evals = _evals(terminal, ready)
-        return evals, _keystrokes(terminal)
-    finally:
-        terminal.close()
+        for repl in repls:
+            repl.keystroke(number)
 
 
 def _ptpython_under_sshd(port: int, client_key: Path, history: Path) -> list[str]:
@@ -138,18 +144,28 @@ def _met(ours: list[float], sshd: list[float] | None, below_ms: float, ratio: fl
 def measure() -> list[Row]:
     sshd_eval: list[float] | None = None
     sshd_key: list[float] | None = None
+    repls: list[_Repl] = []
     with keys() as bench_keys, private_sshd(bench_keys.authorized_keys) as sshd:
         host = Host(bench_keys)
         try:
             argv = ssh_argv(host.port, bench_keys.client_key, "-tt", "127.0.0.1")
-            ours_eval, ours_key = _session(argv, ">>>", "[F4]")
+            ours = _Repl(argv, ">>>", "[F4]")
+            repls.append(ours)
+            local = _Repl([sys.executable, "-q", "-i"], ">>>", None)
+            repls.append(local)
+            if sshd is not None:
+                history = bench_keys.client_key.with_name("ptpython-history")
+                theirs = _ptpython_under_sshd(sshd.port, bench_keys.client_key, history)
+                repls.append(_Repl(theirs, ">>>", "[F4]"))
+            _side_by_side(repls)
         finally:
+            for repl in repls:
+                repl.terminal.close()
             host.close()
-        if sshd is not None:
-            history = bench_keys.client_key.with_name("ptpython-history")
-            theirs = _ptpython_under_sshd(sshd.port, bench_keys.client_key, history)
-            sshd_eval, sshd_key = _session(theirs, ">>>", "[F4]")
-    base_eval, base_key = _session([sys.executable, "-q", "-i"], ">>>", None)
+    if sshd is not None:
+        sshd_eval, sshd_key = repls[2].evals, repls[2].keystrokes
+    ours_eval, ours_key = ours.evals, ours.keystrokes
+    base_eval, base_key = local.evals, local.keystrokes
     return [
         Row(
             "eval round trip, 1+41 until 42 (median of 50)",
