@@ -13,11 +13,19 @@ import jedi.settings
 import ptpython.repl  # noqa: F401 (every ptpython module a REPL imports, as a host's would)
 from prompt_toolkit.application import Application
 from prompt_toolkit.filters import Condition, Filter, has_focus, is_done
+from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.layout import HSplit, Layout, VSplit, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
+from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.output.vt100 import Vt100_Output
+from ptpython.python_input import PythonInput
 
 LIBRARIES = ("prompt_toolkit", "ptpython", "jedi")
+
+# The host's own ptpython REPL (an embedded one, say), made before any session: its layout
+# leaves combinations on prompt_toolkit's module-level filters that live as long.
+with create_pipe_input() as _pipe:
+    host_repl = PythonInput(input=_pipe, output=DummyOutput())
 
 # The host's own combinations of prompt_toolkit's module-level filters, made before a session.
 host_filter = Condition(lambda: True)
@@ -33,9 +41,13 @@ class _Probe:
         return [1]
 
 
-def _names(owner: Any, only_callables: bool = False) -> dict[str, int]:
-    items = list(vars(owner).items())
-    return {name: id(value) for name, value in items if callable(value) or not only_callables}
+def _behaviour(value: object) -> bool:
+    """A function, class, method or other descriptor (property…): not a counter or a cache."""
+    return callable(value) or hasattr(value, "__get__")
+
+
+def _names(owner: Any) -> dict[str, int]:
+    return {name: id(value) for name, value in list(vars(owner).items()) if _behaviour(value)}
 
 
 def snapshot() -> dict[str, Any]:
@@ -46,7 +58,7 @@ def snapshot() -> dict[str, Any]:
     for name, module in sorted(sys.modules.items()):
         if module is None or not name.startswith(LIBRARIES):
             continue
-        state[name] = _names(module, only_callables=True)  # functions (walk…), classes
+        state[name] = _names(module)  # functions (walk…), classes
         for global_name, value in list(vars(module).items()):
             if inspect.isclass(value) and value.__module__ == name:
                 state[f"{name}.{value.__qualname__}"] = _names(value)  # methods, attributes

@@ -42,3 +42,9 @@ def test_a_session_leaves_the_hosts_libraries_as_they_were(
     while (found := _differences(library_host, keys)) != "[]\n" and time.monotonic() < deadline:
         pass  # each look is a whole ssh exec: the wait is on a condition, not a sleep
     assert found == "[]\n"
+    # Nor does the host keep the session's REPL, through the filters its own prompt_toolkit
+    # use left on prompt_toolkit's (combinations of them that live as long).
+    count = (
+        "import gc; gc.collect(); print(sum(type(o).__name__ == 'Repl' for o in gc.get_objects()))"
+    )
+    assert exec_code(library_host.port, keys.client_key, count).stdout == "0\n"

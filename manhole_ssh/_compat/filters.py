@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 
 from prompt_toolkit.filters import Condition, Filter
 
@@ -38,27 +39,45 @@ def _has_caches() -> bool:
     return all(has_private(sample, name, what) for name in ("_and_cache", "_or_cache"))
 
 
-def _caches() -> Iterator[dict[Filter, Filter]]:
-    for module_level in _long_lived_filters():
-        inverted = getattr(module_level, "_invert_result", None)  # ``~is_done``, kept
-        for long_lived in (module_level, inverted) if inverted is not None else (module_level,):
-            yield long_lived._and_cache
-            yield long_lived._or_cache
+def _caches(kept: Callable[[Filter], bool]) -> Iterator[dict[Filter, Filter]]:
+    """The combination caches of the module-level filters, of their inverses, and of every
+    combination they keep (``kept(other)``), which lives as long: transitively. The caller
+    may drop entries from a cache before asking for the next one."""
+    pending: list[Filter] = list(_long_lived_filters())
+    seen: set[Filter] = set()
+    while pending:
+        long_lived = pending.pop()
+        if long_lived in seen:
+            continue
+        seen.add(long_lived)
+        inverted = getattr(long_lived, "_invert_result", None)  # ``~is_done``, kept
+        if inverted is not None:
+            pending.append(inverted)
+        for cache in (long_lived._and_cache, long_lived._or_cache):
+            yield cache
+            pending.extend(combined for other, combined in list(cache.items()) if kept(other))
 
 
 class CombinedFilters:
     """The combinations cached on long-lived filters when a session starts; :meth:`forget_new`
-    drops those made since, once the session has ended."""
+    drops those made since, once the session has ended.
+
+    Long-lived filters are the module-level ones (``is_done``), their inverses, and the
+    combinations cached on them that stay (``has_completions & ~is_done``, made by the host or
+    by ptpython): a session's own combinations with those are forgotten too. The filters
+    that were there are held weakly: a session that starts before the previous one has let
+    go would otherwise keep the previous one's filters, and with them its REPL, alive.
+    """
 
     def __init__(self) -> None:
-        self._before: set[Filter] = set()
+        self._before: weakref.WeakSet[Filter] = weakref.WeakSet()
         if _has_caches():
-            for cache in _caches():
-                self._before.update(cache)
+            for cache in _caches(kept=lambda other: True):
+                self._before.update(list(cache))
 
     def forget_new(self) -> None:
         if not _has_caches():
             return
-        for cache in _caches():
+        for cache in _caches(kept=self._before.__contains__):
             for other in [other for other in list(cache) if other not in self._before]:
                 cache.pop(other, None)
