@@ -21,7 +21,7 @@ from .discovery import (
     runtime_folder,
 )
 
-__all__ = ["Record", "connect", "list_manholes", "read_records"]
+__all__ = ["Record", "connect", "holder_of", "list_manholes", "read_records"]
 
 
 class Record(NamedTuple):
@@ -81,6 +81,28 @@ def read_records() -> list[Record]:
         else:
             remove_record(path)
     return sorted(records, key=lambda record: record.started or 0.0)
+
+
+def holder_of(port: int | None, socket_path: Path | None, wait: float = 0.3) -> Record | None:
+    """The running manhole that listens on ``port`` (any loopback address) or on
+    ``socket_path``, if its record says so. A manhole writes its record just after it binds:
+    one that a sibling process bound a moment ago is waited for, up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            records = read_records()
+        except DiscoveryError:
+            return None
+        for record in records:
+            if record.pid == os.getpid():
+                continue
+            if port and record.port == port:
+                return record
+            if socket_path is not None and record.socket_path == str(socket_path):
+                return record
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
 
 
 def _records() -> list[Record]:

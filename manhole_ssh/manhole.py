@@ -162,6 +162,25 @@ class Manhole:
         )
         self._thread.start()
 
+    def decline(self, reason: str) -> None:
+        """Do not listen in this process (a reloader's parent, a worker whose port a
+        sibling holds): ``running`` stays false and ``error`` says why."""
+        self.error = ConfigError(reason)
+        self._stopped.set()
+
+    def where(self) -> str:
+        """Where this manhole listens, as a person would say it."""
+        places = []
+        if self.config.listen_tcp and self.port:
+            places.append(f"{self.address} port {self.port}")
+        if self.socket_path is not None:
+            places.append(f"socket {self.socket_path}")
+        if places:
+            return " and ".join(places)
+        if self._activation_signal is not None:
+            return f"nothing yet: it waits for {self._signal_name()}"
+        return "nothing"
+
     def _listen(self) -> None:
         config = self.config
         host_key = self.host_key_fingerprint or (
@@ -181,13 +200,15 @@ class Manhole:
                     describe_sources(config.authorized_keys),
                     os.getpid(),
                 )
+            # (No ready-made ssh command: without the right -i it fails for most users.)
             log.info(
-                "manhole-ssh listening on %s port %d (host key %s); connect with: ssh -p %d %s",
+                "manhole-ssh listening on %s port %d in process %d (host key %s); "
+                "`manhole-ssh connect %d` enters it",
                 self.address,
                 self.port,
+                os.getpid(),
                 host_key,
-                self.port,
-                self.address,
+                os.getpid(),
             )
         if config.socket_path is not None:
             try:
