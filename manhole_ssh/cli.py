@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .children import pass_to_children
 from .config import (
     COMMAND_LINE,
     DEFAULT_BIND_ADDRESS,
@@ -139,8 +140,11 @@ def _run(args: argparse.Namespace) -> int:
     # The program's own arguments first: they tell whether it is a reloader's parent.
     sys.argv = [target, *program_args]
     options, origins = _install_options(args)
-    with options_given_through(COMMAND_LINE, origins):
-        manhole_ssh.install(**options)
+    pass_to_children({name: options[name] for name in origins if origins[name] == COMMAND_LINE})
+    installed = manhole_ssh._installed
+    if installed is None or not installed.running:  # (a reloader's child has one already)
+        with options_given_through(COMMAND_LINE, origins):
+            manhole_ssh.install(**options)
     if args.module:
         runpy.run_module(target, run_name="__main__", alter_sys=True)
     else:

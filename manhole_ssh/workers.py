@@ -22,7 +22,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["process_command_line", "reloader_parent", "several_reason"]
+__all__ = [
+    "parent_pid_of",
+    "process_command_line",
+    "reloader_parent",
+    "serving_child",
+    "several_reason",
+]
 
 # The command names of pre-fork servers whose workers run the service's start-up code.
 _PRE_FORK_SERVERS = ("gunicorn", "uvicorn", "celery", "hypercorn", "uwsgi", "daphne", "granian")
@@ -78,6 +84,19 @@ def reloader_parent(
     return None
 
 
+def serving_child(environ: Mapping[str, str] | None = None, pid: int | None = None) -> str | None:
+    """What this process is if it is a child started to serve (a reloader's child, a worker
+    spawned by ``multiprocessing``), else None."""
+    environ = os.environ if environ is None else environ
+    if environ.get("RUN_MAIN") == "true":
+        return "Django's autoreloader child"
+    if environ.get("WERKZEUG_RUN_MAIN") == "true":
+        return "Werkzeug's reloader child"
+    if "multiprocessing.spawn" in process_command_line(os.getpid() if pid is None else pid):
+        return "spawned worker"
+    return None
+
+
 def _is_flask_command(argv: Sequence[str]) -> bool:
     program = Path(argv[0]) if argv else Path()
     return program.name == "flask" or program.parts[-2:] == ("flask", "__main__.py")
@@ -107,9 +126,9 @@ def several_reason(
             return f"a child of process {parent}, whose manhole has it{inherited}"
         if parent_pid_of(port_holder) == parent and _runs_python(parent):
             # (Two programs a shell started are siblings too, but not workers of a server.)
-            server = _pre_fork_server(parent) or _short(process_command_line(parent))
+            name = _pre_fork_server(parent) or _short(process_command_line(parent))
             return (
-                f"one of several workers of process {parent} ({server}); "
+                f"one of several workers of process {parent} ({name}); "
                 f"worker {port_holder} has it"
             )
     server = _pre_fork_server(parent)

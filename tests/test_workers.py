@@ -175,22 +175,34 @@ def write_files(folder: Path, files: dict[str, str]) -> None:
 def test_django_runserver_manhole_is_in_the_serving_child(
     keys: Keys, launch: Launch, tmp_path: Path
 ) -> None:
-    """runserver with its autoreloader: install(port=P) in AppConfig.ready() listens in the
-    child that serves (RUN_MAIN=true), not in the reloader parent; the site serves."""
+    """runserver with its autoreloader: install(port=P) in AppConfig.ready(), and
+    `manhole-ssh run manage.py runserver`, each listen in the child that serves
+    (RUN_MAIN=true), not in the reloader parent; the site serves."""
     pytest.importorskip("django")
-    port, http_port = free_port(), free_port()
+    port, http_ports = free_port(), (free_port(), free_port())
     files = dict(DJANGO_FILES)
     files["djapp/apps.py"] = files["djapp/apps.py"].format(
         install=install_line(keys, f"port={port}")
     )
     write_files(tmp_path, files)
-    runserver = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{http_port}"]
-    server = launch(runserver, {"WITH_INSTALL": "1"}, tmp_path)
-    served_by = http_get(http_port)
-    (record,) = records_of()
-    assert record.pid == int(served_by) != server.pid
-    answer = exec_code(port, keys.client_key, "import os; os.environ['RUN_MAIN']")
-    assert answer.stdout == "'true'\n", answer.stderr
+    runserver = ["manage.py", "runserver", "--skip-checks"]
+    in_code = launch(
+        [sys.executable, *runserver, f"127.0.0.1:{http_ports[0]}"], {"WITH_INSTALL": "1"}, tmp_path
+    )
+    wrapped = launch(
+        [sys.executable, "-m", "manhole_ssh", "run", *runserver, f"127.0.0.1:{http_ports[1]}"],
+        {},
+        tmp_path,
+    )
+    served_by = {int(http_get(http_port)) for http_port in http_ports}
+    records = records_of(count=2, timeout=30)
+    assert {record.pid for record in records} == served_by
+    assert {parent_pid_of(pid) for pid in served_by} == {in_code.pid, wrapped.pid}
+    assert port in {record.port for record in records}
+    for record in records:
+        assert record.port is not None
+        answer = exec_code(record.port, keys.client_key, "import os; os.environ['RUN_MAIN']")
+        assert answer.stdout == "'true'\n", answer.stderr
 
 
 FLASK_APP = """
@@ -301,3 +313,40 @@ def test_a_lone_process_is_told_which_manhole_holds_its_port(
     assert error.startswith(f"port {port} on 127.0.0.1 is already in use"), error
     assert "give another port, or port=0 for any free one" in error
     assert "It is the manhole of process " in error and "lone.py" in error
+
+
+SPAWNING_PROGRAM = """
+import multiprocessing, os, subprocess, sys, time
+
+if __name__ == "__main__":
+    plain = "import sitecustomize, manhole_ssh; print(sitecustomize.MARK, manhole_ssh._installed)"
+    print(subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True).stdout,
+          end="", flush=True)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        print(pool.apply(os.getpid), flush=True)
+        time.sleep(60)
+"""
+
+
+def test_manhole_ssh_run_reaches_spawned_workers_only(
+    keys: Keys, launch: Launch, tmp_path: Path
+) -> None:
+    """Under `manhole-ssh run`, a worker spawned by multiprocessing gets a manhole of its
+    own; a plain Python child gets none, and the sitecustomize it had still runs."""
+    (tmp_path / "spawning.py").write_text(SPAWNING_PROGRAM)
+    user_site = tmp_path / "user_site"
+    user_site.mkdir()
+    (user_site / "sitecustomize.py").write_text("MARK = 'user sitecustomize'\n")
+    program = launch(
+        [sys.executable, "-m", "manhole_ssh", "run", str(tmp_path / "spawning.py")],
+        {"PYTHONPATH": str(user_site)},
+    )
+    assert program.stdout is not None
+    assert program.stdout.readline() == "user sitecustomize None\n"
+    worker = int(program.stdout.readline())
+    records = records_of(count=2)
+    assert {record.pid for record in records} == {program.pid, worker}
+    (port,) = [record.port for record in records if record.pid == worker]
+    assert port is not None
+    answer = exec_code(port, keys.client_key, "import os; os.getpid()")
+    assert answer.stdout == f"{worker}\n", answer.stderr
