@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import runpy
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -167,14 +168,20 @@ def _keygen(args: argparse.Namespace) -> int:
 
 def _proxy(args: argparse.Namespace) -> int:
     """Relay standard input and output to a manhole's Unix socket: ssh's ProxyCommand."""
-    import select
-    import socket
-
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         connection.connect(args.path)
     except OSError as error:
         raise ConfigError(f"cannot connect to {args.path}: {error.strerror}") from None
+    try:
+        return _relay(connection)
+    except (ConnectionResetError, BrokenPipeError) as error:
+        raise ConfigError(f"connection to {args.path} lost: {error.strerror}") from None
+
+
+def _relay(connection: socket.socket) -> int:
+    import select
+
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     sources = [stdin, connection.fileno()]
     with connection:

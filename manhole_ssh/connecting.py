@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from .config import ConfigError
 from .discovery import (
     DiscoveryError,
+    is_zombie,
     known_hosts_path,
     process_start_ticks,
     remove_record,
@@ -53,6 +54,8 @@ def _alive(record: Record) -> bool:
         return False
     except PermissionError:
         pass  # exists, though not ours: the pid was reused
+    if is_zombie(record.pid):
+        return False
     started = process_start_ticks(record.pid)
     return record.process_start is None or started is None or started == record.process_start
 
@@ -79,7 +82,7 @@ def read_records() -> list[Record]:
         if _alive(record):
             records.append(record)
         else:
-            remove_record(path)
+            remove_record(path, record.socket_path)
     return sorted(records, key=lambda record: record.started or 0.0)
 
 
@@ -150,6 +153,14 @@ def _choose(records: list[Record], pid: int | None) -> Record:
         for record in records:
             if record.pid == pid:
                 return record
+        owner = _owner_of(pid)
+        if owner is not None and owner != os.getuid():
+            user = _user_name(owner)
+            raise ConfigError(
+                f"process {pid} belongs to user {user}: the records of running manholes are "
+                f"kept per user, and {user}'s are not readable by you. Run it as that user: "
+                f"sudo -u {user} manhole-ssh connect {pid}"
+            )
         raise ConfigError(f"no running manhole in process {pid}: see `manhole-ssh list`")
     if not records:
         raise ConfigError(
@@ -163,6 +174,23 @@ def _choose(records: list[Record], pid: int | None) -> Record:
             "`manhole-ssh connect PID`; `manhole-ssh list` shows them"
         )
     return records[0]
+
+
+def _owner_of(pid: int) -> int | None:
+    """The user id process ``pid`` runs as, None if there is no such process."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def ssh_argv(record: Record, known_hosts: Path | None, ssh_args: Sequence[str]) -> list[str]:
