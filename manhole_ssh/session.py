@@ -31,6 +31,7 @@ import asyncssh
 from .audit import audit
 from .executor import Executor, Outcome, OutcomeKind, compile_statement
 from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
+from .namespaces import release_namespace
 from .recording import Recording
 from .repl import Repl
 from .streams import ChannelInput, ChannelOutput, SessionStreams, SessionTextStream
@@ -118,6 +119,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._stdin: ChannelInput | None = None
         self._executor: Executor | None = None
         self._repl: Repl | None = None
+        self._namespace: dict[str, Any] = {}  # the session's globals, released at its end
         self._script = bytearray()
         self._script_complete: asyncio.Event | None = None
         self._started = time.monotonic()
@@ -569,8 +571,14 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if self._repl is not None:
             self._repl.close()
             self._repl = None
+        busy = False
         if self._executor is not None:
+            busy = self._executor.busy
             self._executor.close()
+        # What the session made is freed now, not at the host's next garbage collection.
+        namespace, self._namespace = self._namespace, {}
+        if namespace and not busy:
+            release_namespace(namespace)
 
     def _close_streams(self) -> None:
         for stream in (self._stdout, self._stderr):

@@ -128,8 +128,7 @@ def several_reason(
             # (Two programs a shell started are siblings too, but not workers of a server.)
             name = _pre_fork_server(parent) or _short(process_command_line(parent))
             return (
-                f"one of several workers of process {parent} ({name}); "
-                f"worker {port_holder} has it"
+                f"one of several workers of process {parent} ({name}); worker {port_holder} has it"
             )
     server = _pre_fork_server(parent)
     if server is not None:
