@@ -17,6 +17,7 @@ import os
 import select
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -285,6 +286,17 @@ class Manhole:
         if loop is not None and settings is not None:
             with contextlib.suppress(RuntimeError):  # the loop already closed
                 loop.call_soon_threadsafe(settings.end_sessions_of, {fingerprint}, "key revoked")
+
+    def set_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the top-level ``await`` of sessions started from now on on ``loop``: for a
+        service that starts its loop after ``install()`` in a way sessions cannot find
+        (uvloop, or loops in several threads). Safe to call from any thread."""
+        asyncio_module = sys.modules.get("asyncio")
+        if asyncio_module is None or not isinstance(loop, asyncio_module.AbstractEventLoop):
+            raise ConfigError(f"loop must be an asyncio event loop, not {type(loop).__name__}")
+        self.config = self.config._replace(loop=loop)
+        if self._settings is not None:
+            self._settings.host_loop = loop
 
     @property
     def running(self) -> bool:
