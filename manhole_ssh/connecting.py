@@ -3,6 +3,7 @@ from their discovery records, and enter one with the user's own ``ssh``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -37,8 +38,11 @@ class Record(NamedTuple):
     fingerprint: str | None
     started: float  # time.time() when it began listening
     process_start: int | None  # the process's start time in clock ticks (pid reuse check)
+    activate_on: str | None = None  # "SIGUSR1": it listens only once that signal comes
 
     def endpoint(self) -> str:
+        if self.activate_on is not None:
+            return f"(waits for kill -{self.activate_on.removeprefix('SIG')} {self.pid})"
         places = []
         if self.port is not None:
             places.append(f"{self.address}:{self.port}")
@@ -215,6 +219,32 @@ def ssh_argv(record: Record, known_hosts: Path | None, ssh_args: Sequence[str]) 
     return [*argv, "-o", "ProxyCommand=" + proxy.replace("%", "%%"), alias, *ssh_args]
 
 
+def _with_host_key(record: Record, timeout: float = 15.0) -> Record:
+    """The record of a manhole whose default host key is made at its first connection:
+    connect once, so that it makes the key and writes it in its record, then read that.
+    (Without it, ssh would ask whether to trust an unknown key, or refuse in batch mode.)"""
+    import socket
+
+    if record.port is not None and record.address is not None:
+        family = socket.AF_INET6 if ":" in record.address else socket.AF_INET
+        address: Any = (record.address, record.port)
+    elif record.socket_path is not None:
+        family, address = socket.AF_UNIX, record.socket_path
+    else:
+        return record
+    with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout)
+        probe.connect(address)
+        probe.recv(256)  # the server's version line: its key is made by then
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for fresh in _records():
+            if fresh.pid == record.pid and fresh.host_key is not None:
+                return fresh
+        time.sleep(0.05)
+    return record
+
+
 def _write_known_hosts(record: Record) -> Path | None:
     """A known_hosts file for the record's host key, beside the record (removed with it)."""
     if record.host_key is None:
@@ -235,6 +265,14 @@ def connect(pid: int | None, ssh_args: Sequence[str]) -> int:
     this user can write, so ssh checks it strictly instead of asking to trust it.
     """
     record = _choose(_records(), pid)
+    if record.activate_on is not None:
+        name = record.activate_on
+        raise ConfigError(
+            f"the manhole of process {record.pid} waits for {name} to listen: "
+            f"kill -{name.removeprefix('SIG')} {record.pid}, then connect again"
+        )
+    if record.host_key is None:
+        record = _with_host_key(record)
     argv = ssh_argv(record, _write_known_hosts(record), ssh_args)
     sys.stdout.flush()
     try:

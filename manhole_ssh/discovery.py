@@ -101,6 +101,7 @@ def write_record(
     host_key: str | None,
     fingerprint: str | None,
     started: float,
+    activate_on: str | None = None,
 ) -> Path:
     """Write (or replace) this process's record, atomically and with mode 0600."""
     folder = runtime_folder(create=True)
@@ -115,6 +116,7 @@ def write_record(
         "fingerprint": fingerprint,
         "started": started,
         "process_start": process_start_ticks(pid),
+        "activate_on": activate_on,
     }
     path = folder / f"{pid}.json"
     temporary = folder / f".{pid}.json.new"

@@ -229,20 +229,23 @@ class Manhole:
         self._publish()
         atexit.register(self._close_listeners)  # the process may end without stop()
 
-    def _publish(self) -> None:
-        """Write (or rewrite) the discovery record that ``manhole-ssh list`` reads. Not
-        being listed is no reason to refuse to serve: a failure is only logged."""
+    def _publish(self, waiting_for: str | None = None) -> None:
+        """Write (or rewrite) the discovery record that ``manhole-ssh list`` reads (one that
+        waits for its activation signal says so). Not being listed is no reason to refuse to
+        serve: a failure is only logged."""
         from .discovery import DiscoveryError, write_record
 
         public_key = self._host_public_key
+        listening = waiting_for is None
         try:
             self.record_path = write_record(
-                address=self.address if self.config.listen_tcp else None,
-                port=self.port if self.config.listen_tcp else None,
+                address=self.address if self.config.listen_tcp and listening else None,
+                port=self.port if self.config.listen_tcp and listening else None,
                 socket_path=self.socket_path,
                 host_key=public_key_line(public_key) if public_key is not None else None,
                 fingerprint=self.host_key_fingerprint,
                 started=self._started,
+                activate_on=waiting_for,
             )
         except (DiscoveryError, OSError) as error:
             log.warning("manhole-ssh writes no discovery record (manhole-ssh list): %s", error)
@@ -260,6 +263,9 @@ class Manhole:
             ) from None
         self._activation_signal = signal_number
         log.info("manhole-ssh waits for %s (kill -%s %d) to listen", name, name[3:], os.getpid())
+        self._started = time.time()
+        self._publish(waiting_for=name)
+        atexit.register(self._close_listeners)  # (which also removes the record)
 
     def _on_activation_signal(self, signal_number: int, frame: FrameType | None) -> None:
         self._activation.set()
