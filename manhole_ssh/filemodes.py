@@ -53,7 +53,7 @@ def _os_error(what: str, path: Path, error: OSError) -> ConfigError:
 def resolve_checked(path: Path, what: str) -> Path:
     """The real path of ``path``, refusing a symlink on the way that sits in a folder
     others can write. Missing components are kept as they are (the file may be made)."""
-    pending = list(Path(os.path.abspath(path)).parts[1:])
+    pending = list(Path(path).absolute().parts[1:])  # '..' is resolved as the kernel does
     current = Path("/")
     links = 0
     while pending:
@@ -73,7 +73,11 @@ def resolve_checked(path: Path, what: str) -> Path:
         if not stat.S_ISLNK(candidate_stat.st_mode):
             current = candidate
             continue
-        folder_stat = os.stat(current)
+        try:
+            folder_stat = os.stat(current)
+            target = os.readlink(candidate)
+        except OSError as error:
+            raise _os_error(what, path, error) from None
         if _writable_by_others(folder_stat) or not _owner_ok(folder_stat):
             raise ConfigError(
                 f"{what} {path} is reached through the symlink {candidate}, which sits in "
@@ -84,7 +88,6 @@ def resolve_checked(path: Path, what: str) -> Path:
         links += 1
         if links > _MAX_LINKS:
             raise ConfigError(f"{what} {path}: too many levels of symlinks")
-        target = os.readlink(candidate)
         if target.startswith("/"):
             current = Path("/")
         pending[:0] = Path(target).parts[1:] if target.startswith("/") else Path(target).parts
@@ -124,6 +127,17 @@ def _check_folders(path: Path, real: Path, what: str) -> None:
             )
 
 
+def _stat(path: Path, real: Path, what: str) -> os.stat_result:
+    """``lstat`` of the real path; a missing file stays FileNotFoundError (callers say how
+    to make it), any other OSError becomes a ConfigError."""
+    try:
+        return os.stat(real, follow_symlinks=False)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise _os_error(what, path, error) from None
+
+
 def check_not_writable_by_others(path: Path, what: str) -> None:
     """Raise :class:`ConfigError` unless only the process user or root can change ``path``.
 
@@ -131,10 +145,7 @@ def check_not_writable_by_others(path: Path, what: str) -> None:
     :param what: how the message names the file ("authorized_keys", "host key").
     """
     real = resolve_checked(path, what)
-    try:
-        file_stat = os.stat(real, follow_symlinks=False)
-    except OSError as error:
-        raise _os_error(what, path, error) from None
+    file_stat = _stat(path, real, what)
     _check_stat(path, what, file_stat)
     _check_folders(path, real, what)
 
@@ -142,11 +153,7 @@ def check_not_writable_by_others(path: Path, what: str) -> None:
 def check_private(path: Path, what: str) -> None:
     """Raise :class:`ConfigError` if ``path`` can be read by group or others (a private key)."""
     real = resolve_checked(path, what)
-    try:
-        file_stat = os.stat(real, follow_symlinks=False)
-    except OSError as error:
-        raise _os_error(what, path, error) from None
-    _check_mode_private(path, what, file_stat)
+    _check_mode_private(path, what, _stat(path, real, what))
     check_not_writable_by_others(path, what)
 
 
