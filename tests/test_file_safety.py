@@ -118,14 +118,6 @@ def test_a_link_swapped_in_after_the_check_is_not_followed(
         filemodes.read_checked_text(keys.authorized_keys, "authorized_keys")
 
 
-@pytest.mark.parametrize("option", ["authorized_keys", "host_key", "audit_file", "revoked_keys"])
-def test_a_path_that_cannot_be_used_is_a_config_error(keys: Keys, option: str) -> None:
-    """Not PermissionError or NotADirectoryError out of install(): a ConfigError naming it."""
-    through_a_file = keys.authorized_keys / "below"
-    with pytest.raises(ConfigError, match=str(through_a_file)):
-        manhole_ssh.install(**options(keys, **{option: through_a_file}))
-
-
 def test_the_socket_folder_error_says_chmod_go_w(keys: Keys, tmp_path: Path) -> None:
     folder = tmp_path / "open"
     folder.mkdir()

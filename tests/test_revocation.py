@@ -20,6 +20,14 @@ if shutil.which("ssh-keygen") is None:
     pytest.skip("ssh-keygen (OpenSSH) is needed to write KRLs", allow_module_level=True)
 
 
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A private folder (StrictModes), without the cost of the `keys` fixture."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    return private
+
+
 def public_line(key: asyncssh.SSHKey) -> str:
     return str(key.export_public_key("openssh").decode().strip())
 
@@ -54,9 +62,9 @@ def write_krl(folder: Path, specification: str, *options: str) -> Path:
     return krl
 
 
-def test_a_krl_from_ssh_keygen(keys: Keys) -> None:
+def test_a_krl_from_ssh_keygen(folder: Path) -> None:
     """Serial ranges, serial bitmaps, key IDs, explicit keys, SHA-1 and SHA-256 hashes."""
-    authority = Authority(keys.folder)
+    authority = Authority(folder)
     plain = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(4)]
     sparse = [100, 102, 104, 106, 108, 110, 112, 114]  # ssh-keygen writes these as a bitmap
     specification = "\n".join(
@@ -69,7 +77,7 @@ def test_a_krl_from_ssh_keygen(keys: Keys) -> None:
             f"sha256: {public_line(plain[2])}",
         ]
     )
-    path = write_krl(keys.folder, specification + "\n", "-s", str(authority.public_path))
+    path = write_krl(folder, specification + "\n", "-s", str(authority.public_path))
     krl = parse_krl(path.read_bytes())
     assert krl.certificates and any(
         section.serial_bitmaps for section in krl.certificates[authority.ca.public_data]
@@ -84,7 +92,7 @@ def test_a_krl_from_ssh_keygen(keys: Keys) -> None:
     for serial in (4, 10, 101, 113, 115, 0):
         assert refusal(authority.certificate(serial)) is None, serial
     assert "key ID" in str(refusal(authority.certificate(50, "stolen-laptop")))
-    assert refusal(Authority(keys.folder).certificate(7)) is None  # another CA's serial 7
+    assert refusal(Authority(folder).certificate(7)) is None  # another CA's serial 7
     for key, why in zip(plain[:3], ("key is revoked", "SHA-1", "SHA-256"), strict=True):
         assert why in str(revoked.refusal(key)), why
         certificate = authority.ca.generate_user_certificate(key, "x", principals=["someone"])
@@ -92,9 +100,9 @@ def test_a_krl_from_ssh_keygen(keys: Keys) -> None:
     assert revoked.refusal(plain[3]) is None
 
 
-def test_a_krl_revokes_a_ca(keys: Keys) -> None:
-    authority = Authority(keys.folder)
-    revoked = RevokedKeys(write_krl(keys.folder, f"key: {public_line(authority.ca)}\n"))
+def test_a_krl_revokes_a_ca(folder: Path) -> None:
+    authority = Authority(folder)
+    revoked = RevokedKeys(write_krl(folder, f"key: {public_line(authority.ca)}\n"))
     certificate = authority.certificate(3)
     assert "certificate authority" in str(revoked.refusal(certificate.key, certificate))
 
@@ -103,26 +111,26 @@ def _string(data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + data
 
 
-def test_a_krl_revokes_key_ids_for_any_ca(keys: Keys) -> None:
+def test_a_krl_revokes_key_ids_for_any_ca(folder: Path) -> None:
     """ssh-keygen -k always names a CA; PROTOCOL.krl allows none (an empty CA key): any CA's
     certificate with that key ID is revoked. The KRL is written here, as the spec lays out."""
     header = KRL_MAGIC + struct.pack(">IQQQ", 1, 1, 0, 0) + _string(b"") + _string(b"")
     key_ids = _string(b"gone") + _string(b"lost")
     section = _string(b"") + _string(b"") + bytes([0x23]) + _string(key_ids)
-    path = keys.folder / "revoked.krl"
+    path = folder / "revoked.krl"
     path.write_bytes(header + bytes([1]) + _string(section))
     path.chmod(0o600)
     revoked = RevokedKeys(path)
     for key_id in ("gone", "lost"):
-        certificate = Authority(keys.folder).certificate(3, key_id)
+        certificate = Authority(folder).certificate(3, key_id)
         assert "revoked for any CA" in str(revoked.refusal(certificate.key, certificate))
-    certificate = Authority(keys.folder).certificate(3, "kept")
+    certificate = Authority(folder).certificate(3, "kept")
     assert revoked.refusal(certificate.key, certificate) is None
 
 
-def test_a_krl_that_cannot_be_read_revokes_every_key(keys: Keys) -> None:
+def test_a_krl_that_cannot_be_read_revokes_every_key(folder: Path) -> None:
     key = asyncssh.generate_private_key("ssh-ed25519")
-    path = write_krl(keys.folder, f"key: {public_line(key)}\n")
+    path = write_krl(folder, f"key: {public_line(key)}\n")
     whole = path.read_bytes()
     other = asyncssh.generate_private_key("ssh-ed25519")
     for broken in (whole[:-3], whole + b"\x07\x00\x00\x00\x00", whole[:8] + b"\0\0\0\2"):
@@ -145,20 +153,20 @@ def test_a_krl_that_cannot_be_read_revokes_every_key(keys: Keys) -> None:
         "ssh-rsa {blob}",  # says rsa, holds ed25519
     ],
 )
-def test_a_line_that_cannot_be_read_revokes_every_key(keys: Keys, line: str) -> None:
+def test_a_line_that_cannot_be_read_revokes_every_key(folder: Path, line: str) -> None:
     listed = asyncssh.generate_private_key("ssh-ed25519")
     bystander = asyncssh.generate_private_key("ssh-ed25519")
-    path = keys.folder / "revoked_keys"
+    path = folder / "revoked_keys"
     blob = public_line(listed).split()[1]
     path.write_text(line.format(key=public_line(listed), blob=blob) + "\n")
     path.chmod(0o600)
     assert "cannot be used" in str(RevokedKeys(path).refusal(bystander))
 
 
-def test_a_certificate_line_revokes_the_certificates_key(keys: Keys) -> None:
-    authority = Authority(keys.folder)
+def test_a_certificate_line_revokes_the_certificates_key(folder: Path) -> None:
+    authority = Authority(folder)
     certificate = authority.certificate(1)
-    path = keys.folder / "revoked_keys"
+    path = folder / "revoked_keys"
     path.write_bytes(certificate.export_certificate("openssh"))
     path.chmod(0o600)
     revoked = RevokedKeys(path)
