@@ -65,7 +65,7 @@ def reloader_parent(
     """
     argv = sys.argv if argv is None else argv
     environ = os.environ if environ is None else environ
-    django = argv[1:2] == ["runserver"] and "--noreload" not in argv
+    django = argv[1:2] == ["runserver"] and "--noreload" not in argv and _is_django_command(argv)
     if django and environ.get("RUN_MAIN") != "true":
         return "Django's autoreloader, whose child (RUN_MAIN=true) serves"
     if environ.get("WERKZEUG_RUN_MAIN") != "true" and _is_flask_command(argv) and "run" in argv:
@@ -95,6 +95,12 @@ def serving_child(environ: Mapping[str, str] | None = None, pid: int | None = No
     if "multiprocessing.spawn" in process_command_line(os.getpid() if pid is None else pid):
         return "spawned worker"
     return None
+
+
+def _is_django_command(argv: Sequence[str]) -> bool:
+    """manage.py, django-admin, or a program that has imported Django by now."""
+    program = Path(argv[0]).name if argv else ""
+    return "django" in sys.modules or program in ("manage.py", "django-admin", "django")
 
 
 def _is_flask_command(argv: Sequence[str]) -> bool:

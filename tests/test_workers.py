@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import Keys, Launch, exec_code, records_of, wait_for
 
-from manhole_ssh.workers import parent_pid_of
+from manhole_ssh.workers import parent_pid_of, reloader_parent
 
 
 def free_port() -> int:
@@ -350,3 +350,27 @@ def test_manhole_ssh_run_reaches_spawned_workers_only(
     assert port is not None
     answer = exec_code(port, keys.client_key, "import os; os.getpid()")
     assert answer.stdout == f"{worker}\n", answer.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "parent"),
+    [
+        (["manage.py", "runserver"], {}, "Django"),
+        (["manage.py", "runserver", "--noreload"], {}, None),
+        (["manage.py", "runserver"], {"RUN_MAIN": "true"}, None),  # the child that serves
+        (["manage.py", "migrate"], {}, None),
+        (["/venv/bin/flask", "--app", "app", "run", "--debug"], {}, "Werkzeug"),
+        (["flask", "run"], {"FLASK_DEBUG": "1"}, "Werkzeug"),
+        (["flask", "run", "--reload"], {}, "Werkzeug"),
+        (["flask", "run"], {}, None),
+        (["flask", "run", "--debug", "--no-reload"], {}, None),
+        (["flask", "run", "--debug"], {"WERKZEUG_RUN_MAIN": "true"}, None),
+        (["app.py", "run", "--debug"], {}, None),  # not flask's command
+    ],
+)
+def test_which_processes_are_a_reloaders_parent(
+    argv: list[str], environ: dict[str, str], parent: str | None
+) -> None:
+    """The reloaders' own rules: the parent restarts the child, and serves nothing."""
+    reason = reloader_parent(argv, environ)
+    assert (reason.split("'")[0] if reason else None) == parent
