@@ -224,6 +224,12 @@ def _after_fork_in_child() -> None:
         child = Manhole(manhole.config.for_this_process())
         try:
             child.start()
+        except AddressInUse as error:  # the parent's fixed port: say so, and what to do
+            try:
+                _decline_if_one_of_several(child, error)
+            except ConfigError as lone:
+                log.error("manhole-ssh not restarted in child %d: %s", os.getpid(), lone)
+            return
         except ConfigError as error:
             log.error("manhole-ssh not restarted in child %d: %s", os.getpid(), error)
             return

@@ -374,3 +374,26 @@ def test_which_processes_are_a_reloaders_parent(
     """The reloaders' own rules: the parent restarts the child, and serves nothing."""
     reason = reloader_parent(argv, environ)
     assert (reason.split("'")[0] if reason else None) == parent
+
+
+def test_a_forked_child_on_the_parents_fixed_port_says_why(keys: Keys, tmp_path: Path) -> None:
+    """on_fork="restart" with a fixed port: the child cannot have the parent's port; it
+    says so (the case and the fix) and runs on."""
+    port = free_port()
+    options = f"port={port}, on_fork='restart'"
+    script = tmp_path / "forks.py"
+    script.write_text(
+        "import os, manhole_ssh\n"
+        f"{install_line(keys, options)}\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    print('child has', manhole_ssh._installed, flush=True)\n"
+        "    os._exit(0)\n"
+        "os.waitpid(child, 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30
+    )
+    assert result.stdout == "child has None\n", result.stderr
+    assert f"port {port} is taken, and this process is a child of process" in result.stderr
+    assert "whose manhole has it; to have one in every process, give port=0" in result.stderr
