@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AuditFile", "audit", "audit_log"]
+__all__ = ["AuditFile", "audit", "audit_log", "printable"]
 
 audit_log = logging.getLogger("manhole_ssh.audit")
 
@@ -47,3 +47,14 @@ class AuditFile:
         audit_log.removeHandler(self.handler)
         self.handler.close()
         self._stream.close()
+
+
+def printable(text: object) -> str:
+    """``text`` for a line of the text log: characters that are not printable (newline,
+    escape, other controls) are written as ``\\xNN``/``\\uNNNN``, so that a key comment,
+    certificate ID or user name cannot start a forged line or drive the reader's
+    terminal. (The JSON trail escapes them already.)"""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
