@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
 import socket
@@ -219,7 +220,7 @@ class ManholeServer(asyncssh.SSHServer):
         remaining = self._settings.penalties.remaining(self.source)
         if remaining <= 0:
             return None
-        return f"{self.source} is penalized for {remaining:.0f} s more (repeated failures)"
+        return f"{self.source} is penalized for {math.ceil(remaining)} s more (repeated failures)"
 
     def _crowd_refusal(self) -> str | None:
         """sshd's MaxStartups (with its random early drop) and PerSourceMaxStartups."""
