@@ -16,9 +16,10 @@ import asyncio
 import errno
 import logging
 import socket
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+from .boundedlog import BoundedLog
 
 __all__ = ["Acceptor"]
 
@@ -29,26 +30,6 @@ MAX_PAUSE = 2.0
 LOG_INTERVAL = 60.0  # at most one log line per this many seconds about failed accepts
 _ACCEPTS_PER_WAKEUP = 16  # then let the loop serve the connections it has
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-
-
-class _BoundedLog:
-    """Log a repeated problem once, then at most once per ``interval`` with a count."""
-
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._interval = interval
-        self._clock = clock
-        self._next = 0.0
-        self._unlogged = 0
-
-    def note(self, message: str) -> None:
-        now = self._clock()
-        if now < self._next:
-            self._unlogged += 1
-            return
-        more = f" ({self._unlogged} more since the last report)" if self._unlogged else ""
-        log.error("%s%s", message, more)
-        self._unlogged = 0
-        self._next = now + self._interval
 
 
 class Acceptor:
@@ -69,7 +50,7 @@ class Acceptor:
         self._pause = 0.0  # the current pause; 0 while accepting normally
         self._resume: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._errors = _BoundedLog(LOG_INTERVAL)
+        self._errors = BoundedLog(log, logging.ERROR, LOG_INTERVAL)
         self._closed = False
         self._loop.add_reader(listening.fileno(), self._accept)
 

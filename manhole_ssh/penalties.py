@@ -23,17 +23,20 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
+
+from .boundedlog import BoundedLog
 
 __all__ = ["NO_KEY_TRIED", "SourceGrouping", "SourcePenalties"]
 
 log = logging.getLogger("manhole_ssh.server")
 
-# Sources remembered at most (sshd's max-sources4/6). Past it, new sources are not
-# tracked (sshd's "permissive" overflow): a flood from many addresses must not grow the
-# host's memory without bound, and refusing everyone would lock the admin out.
-MAX_SOURCES = 65536
+# Sources remembered at most (sshd's max-sources4/6 is 65,536, for a whole sshd; this is
+# a guest in someone's process: about 300 bytes a source, 1.2 MB at most). Past it, new
+# sources are not tracked (sshd's "permissive" overflow): a flood from many addresses must
+# not grow the host's memory without bound, and refusing everyone would lock the admin out.
+MAX_SOURCES = 4096
+_FORGET_FROM = 1024  # from this many sources on, forget the quiet ones at each new one
 _MAX_STRIKES_KEPT = 64  # only the count within `memory` matters; older ones are dropped
 NO_KEY_TRIED = 0.1  # the weight of a connection that left without trying a key
 
@@ -61,7 +64,8 @@ class SourcePenalties:
         self.memory = memory
         self.max_sources = max_sources
         self._clock = clock
-        self._strikes: dict[str, deque[tuple[float, float]]] = {}  # (when, weight)
+        self._overflow = BoundedLog(log, logging.WARNING, 60.0, clock)
+        self._strikes: dict[str, list[tuple[float, float]]] = {}  # (when, weight)
         self._penalized_until: dict[str, float] = {}
 
     def strike(self, source: str, now: float | None = None, weight: float = 1.0) -> float:
@@ -70,15 +74,19 @@ class SourcePenalties:
         now = self._clock() if now is None else now
         strikes = self._strikes.get(source)
         if strikes is None:
-            if len(self._strikes) >= self.max_sources:
+            if len(self._strikes) >= min(_FORGET_FROM, self.max_sources):
                 self._forget_old(now)
             if len(self._strikes) >= self.max_sources:
-                log.warning("penalties: %d sources tracked; %s is not", len(self._strikes), source)
+                self._overflow.note(
+                    f"penalties: {len(self._strikes)} sources tracked already; "
+                    f"{source} and other new ones are not, until old ones are forgotten"
+                )
                 return 0.0
-            strikes = self._strikes[source] = deque(maxlen=_MAX_STRIKES_KEPT)
+            strikes = self._strikes[source] = []
         strikes.append((now, weight))
-        while strikes and now - strikes[0][0] > self.memory:
-            strikes.popleft()
+        strikes[:] = [
+            strike for strike in strikes[-_MAX_STRIKES_KEPT:] if now - strike[0] <= self.memory
+        ]
         excess = sum(weight for _, weight in strikes) - self.strikes_allowed + 1e-9
         if excess < 0:
             return 0.0

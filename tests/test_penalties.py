@@ -9,9 +9,10 @@ import socket
 import pytest
 from conftest import socket_of_user
 
+from manhole_ssh import peeruid
 from manhole_ssh.config import ConfigError, Limits
 from manhole_ssh.peeruid import loopback_peer_uid
-from manhole_ssh.penalties import NO_KEY_TRIED, SourceGrouping, SourcePenalties
+from manhole_ssh.penalties import NO_KEY_TRIED, SourceGrouping, SourcePenalties, unmapped
 
 
 class Clock:
@@ -102,19 +103,26 @@ def test_netblock_and_exempt_options_are_checked() -> None:
         Limits(unused_connection_timeout=-1).checked()
 
 
-def _uid_of_client(client: socket.socket, server: socket.socket) -> int | None:
-    return loopback_peer_uid(client.getsockname()[:2], server.getsockname()[:2])
-
-
-@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "dual-stack"])
 def test_the_local_user_behind_a_loopback_connection(address: str) -> None:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.create_server((address, 0), family=family) as listener:
-        with socket.create_connection(listener.getsockname()[:2]) as client:
+    """Asked of the kernel (sock_diag), and read from /proc/net/tcp{,6} (the way taken
+    where netlink is not allowed): the same answer, on IPv4, IPv6, and an IPv4 client of
+    an IPv6 listener (seen as ::ffff:127.0.0.1)."""
+    family = socket.AF_INET if address == "127.0.0.1" else socket.AF_INET6
+    bind = "::" if address == "dual-stack" else address
+    with socket.create_server((bind, 0), family=family, dualstack_ipv6=bind == "::") as listener:
+        target = ("127.0.0.1" if address == "dual-stack" else address, listener.getsockname()[1])
+        with socket.create_connection(target):
             accepted, peer = listener.accept()
             with accepted:
-                assert loopback_peer_uid(peer[:2], accepted.getsockname()[:2]) == os.geteuid()
-                assert _uid_of_client(client, listener) == os.geteuid()
+                ours = accepted.getsockname()[:2]
+                assert loopback_peer_uid(peer[:2], ours) == os.geteuid()
+                client_end, server_end = unmapped(peer[0]), unmapped(ours[0])
+                assert client_end is not None and server_end is not None
+                from_tables = peeruid._read_socket_tables(
+                    (client_end, peer[1]), (server_end, ours[1]), peeruid._TABLES
+                )
+                assert from_tables == os.geteuid()
         assert loopback_peer_uid(("192.0.2.1", 5), ("127.0.0.1", 22)) is None  # not loopback
 
 
