@@ -10,7 +10,7 @@ import pytest
 from conftest import socket_of_user
 
 from manhole_ssh import peeruid
-from manhole_ssh.config import ConfigError, Limits
+from manhole_ssh.config import ConfigError, Limits, environment_options
 from manhole_ssh.peeruid import loopback_peer_uid
 from manhole_ssh.penalties import NO_KEY_TRIED, SourceGrouping, SourcePenalties, unmapped
 
@@ -62,11 +62,17 @@ def test_connections_that_try_no_key_weigh_a_tenth() -> None:
     assert penalties.strike("10.0.0.1", weight=NO_KEY_TRIED) == 5.0
 
 
-def test_sources_are_bounded_and_quiet_ones_forgotten() -> None:
-    penalties = SourcePenalties(strikes_allowed=1, first_penalty=1.0, max_sources=100)
+def test_sources_are_bounded_and_quiet_ones_forgotten(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    penalties = SourcePenalties(strikes_allowed=1, first_penalty=1.0, max_sources=100, clock=clock)
     for number in range(2000):  # each one penalized: none can be forgotten yet
         penalties.strike(f"10.0.{number // 256}.{number % 256}", now=0.0)
     assert len(penalties) == 100  # the rest were not tracked (sshd's "permissive")
+    warnings = [r.getMessage() for r in caplog.records if "sources tracked" in r.getMessage()]
+    assert len(warnings) == 1  # not one per untracked source
+    clock.now += 61
+    penalties.strike("10.8.8.8", now=0.0)  # a minute later: one more line, with the count
+    assert "(1899 more since the last report)" in caplog.records[-1].getMessage()
     assert penalties.strike("10.9.9.9", now=1000.0) == 1.0  # the quiet ones made room
     assert len(penalties) == 1
 
@@ -101,6 +107,21 @@ def test_netblock_and_exempt_options_are_checked() -> None:
             Limits(**{name: 0}).checked()  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="unused_connection_timeout"):
         Limits(unused_connection_timeout=-1).checked()
+    assert environment_options(
+        {
+            "MANHOLE_SSH_MAX_CONNECTIONS": "20",
+            "MANHOLE_SSH_MAX_CONNECTIONS_PER_KEY": "4",
+            "MANHOLE_SSH_UNUSED_CONNECTION_TIMEOUT": "600",
+            "MANHOLE_SSH_PER_SOURCE_NET_BLOCK_SIZE": "24:64",
+            "MANHOLE_SSH_PER_SOURCE_PENALTY_EXEMPT_LIST": "10.0.0.0/8,192.0.2.1",
+        }
+    ) == {
+        "max_connections": 20,
+        "max_connections_per_key": 4,
+        "unused_connection_timeout": 600.0,
+        "per_source_net_block_size": "24:64",
+        "per_source_penalty_exempt_list": "10.0.0.0/8,192.0.2.1",
+    }
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1", "dual-stack"])
