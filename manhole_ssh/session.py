@@ -614,6 +614,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def _fail(self, message: str) -> None:
         if self._stderr is not None:
             self._stderr.write(message)
+        self._end_reason = self._end_reason or message.strip()
         self._finish(1)
 
     def _finish(self, status: int) -> None:
