@@ -106,8 +106,10 @@ def test_on_loopback_another_local_user_is_penalized_not_the_admin(
 
 def test_grace_time_netblocks_and_the_exempt_list(keys: Keys, tmp_path: Path) -> None:
     """Connections cut at login_grace_time earn strikes, counted per /24 as configured;
-    the exempt /24 earns none."""
+    the exempt /24 earns none. A key's from= still sees the client's own address."""
     audit_file = tmp_path / "audit.jsonl"
+    key_line = keys.client_key.with_suffix(".pub").read_text()
+    keys.authorized_keys.write_text(f'from="127.0.13.50" {key_line}')
     host = start_host(
         keys,
         *("--set", "login_grace_time=1", "--set", "per_source_net_block_size=24:64"),
@@ -115,6 +117,8 @@ def test_grace_time_netblocks_and_the_exempt_list(keys: Keys, tmp_path: Path) ->
         *("--set", f"audit_file={audit_file}"),
     )
     try:
+        login = run_ssh(host.port, keys.client_key, "-b", "127.0.13.50", "127.0.0.1", "'in'")
+        assert login.stdout == "'in'\n", login.stderr
         idle = [
             connect(host.port, f"127.0.{block}.{number}")
             for block in (13, 14)
