@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import logging
 import os
 import select
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .auth import describe_sources, precheck_authorized_keys, precheck_revoked_keys
+from .auth import describe_sources, precheck_authorized_keys
 from .config import Config, ConfigError
-from .filemodes import check_private
+from .filemodes import check_opened, resolve_checked
 from .helpers import MANHOLE_THREAD_PREFIX
 from .hostkey import fingerprint_of, host_public_key, precheck_host_key, public_key_line
 from .listeners import bind_tcp, bind_unix
@@ -45,12 +47,21 @@ def open_audit_file(path: Path) -> AuditFile:
     """Open (append) the audit file, refusing one that others can read or write."""
     from .audit import AuditFile
 
-    if path.exists():
-        check_private(path, "audit file")
+    real = resolve_checked(path, "audit file")  # no link others could have planted
     try:
-        audit_file = AuditFile(path)
+        audit_file = AuditFile(real)  # O_NOFOLLOW: nor one swapped in since
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ConfigError(
+                f"audit file {path} became a symlink while it was being opened: refused; "
+                f"check who can write {real.parent}"
+            ) from None
         raise ConfigError(f"audit file {path} cannot be opened: {error.strerror}") from None
+    try:
+        check_opened(audit_file.handler.stream.fileno(), real, "audit file", private=True)
+    except ConfigError:
+        audit_file.detach()
+        raise
     audit_file.attach()
     return audit_file
 
@@ -134,6 +145,8 @@ class Manhole:
         config = self.config
         precheck_authorized_keys(config.authorized_keys)
         if config.revoked_keys_path is not None:
+            from .revocation import precheck_revoked_keys
+
             precheck_revoked_keys(config.revoked_keys_path)
         precheck_host_key(config.host_key_path, create_if_missing=config.host_key_is_default)
         if config.log_level is not None:
@@ -162,6 +175,25 @@ class Manhole:
         )
         self._thread.start()
 
+    def decline(self, reason: str) -> None:
+        """Do not listen in this process (a reloader's parent, a worker whose port a
+        sibling holds): ``running`` stays false and ``error`` says why."""
+        self.error = ConfigError(reason)
+        self._stopped.set()
+
+    def where(self) -> str:
+        """Where this manhole listens, as a person would say it."""
+        places = []
+        if self.config.listen_tcp and self.port:
+            places.append(f"{self.address} port {self.port}")
+        if self.socket_path is not None:
+            places.append(f"socket {self.socket_path}")
+        if places:
+            return " and ".join(places)
+        if self._activation_signal is not None:
+            return f"nothing yet: it waits for {self._signal_name()}"
+        return "nothing"
+
     def _listen(self) -> None:
         config = self.config
         host_key = self.host_key_fingerprint or (
@@ -181,13 +213,15 @@ class Manhole:
                     describe_sources(config.authorized_keys),
                     os.getpid(),
                 )
+            # (No ready-made ssh command: without the right -i it fails for most users.)
             log.info(
-                "manhole-ssh listening on %s port %d (host key %s); connect with: ssh -p %d %s",
+                "manhole-ssh listening on %s port %d in process %d (host key %s); "
+                "`manhole-ssh connect %d` enters it",
                 self.address,
                 self.port,
+                os.getpid(),
                 host_key,
-                self.port,
-                self.address,
+                os.getpid(),
             )
         if config.socket_path is not None:
             try:
@@ -207,20 +241,23 @@ class Manhole:
         self._publish()
         atexit.register(self._close_listeners)  # the process may end without stop()
 
-    def _publish(self) -> None:
-        """Write (or rewrite) the discovery record that ``manhole-ssh list`` reads. Not
-        being listed is no reason to refuse to serve: a failure is only logged."""
+    def _publish(self, waiting_for: str | None = None) -> None:
+        """Write (or rewrite) the discovery record that ``manhole-ssh list`` reads (one that
+        waits for its activation signal says so). Not being listed is no reason to refuse to
+        serve: a failure is only logged."""
         from .discovery import DiscoveryError, write_record
 
         public_key = self._host_public_key
+        listening = waiting_for is None
         try:
             self.record_path = write_record(
-                address=self.address if self.config.listen_tcp else None,
-                port=self.port if self.config.listen_tcp else None,
+                address=self.address if self.config.listen_tcp and listening else None,
+                port=self.port if self.config.listen_tcp and listening else None,
                 socket_path=self.socket_path,
                 host_key=public_key_line(public_key) if public_key is not None else None,
                 fingerprint=self.host_key_fingerprint,
                 started=self._started,
+                activate_on=waiting_for,
             )
         except (DiscoveryError, OSError) as error:
             log.warning("manhole-ssh writes no discovery record (manhole-ssh list): %s", error)
@@ -238,6 +275,9 @@ class Manhole:
             ) from None
         self._activation_signal = signal_number
         log.info("manhole-ssh waits for %s (kill -%s %d) to listen", name, name[3:], os.getpid())
+        self._started = time.time()
+        self._publish(waiting_for=name)
+        atexit.register(self._close_listeners)  # (which also removes the record)
 
     def _on_activation_signal(self, signal_number: int, frame: FrameType | None) -> None:
         self._activation.set()
@@ -264,6 +304,17 @@ class Manhole:
         if loop is not None and settings is not None:
             with contextlib.suppress(RuntimeError):  # the loop already closed
                 loop.call_soon_threadsafe(settings.end_sessions_of, {fingerprint}, "key revoked")
+
+    def set_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the top-level ``await`` of sessions started from now on on ``loop``: for a
+        service that starts its loop after ``install()`` in a way sessions cannot find
+        (uvloop, or loops in several threads). Safe to call from any thread."""
+        asyncio_module = sys.modules.get("asyncio")
+        if asyncio_module is None or not isinstance(loop, asyncio_module.AbstractEventLoop):
+            raise ConfigError(f"loop must be an asyncio event loop, not {type(loop).__name__}")
+        self.config = self.config._replace(loop=loop)
+        if self._settings is not None:
+            self._settings.host_loop = loop
 
     @property
     def running(self) -> bool:
@@ -401,6 +452,7 @@ class Manhole:
 
         from .auth import AuthorizedKeys
         from .hostkey import load_host_key
+        from .revocation import RevokedKeys
         from .server import ServerSettings, shut_down, start_server
 
         config = self.config
@@ -417,9 +469,7 @@ class Manhole:
             self._publish()
         authorized_keys = AuthorizedKeys(config.authorized_keys)
         revoked_keys = (
-            AuthorizedKeys(config.revoked_keys_path, "revoked_keys")
-            if config.revoked_keys_path is not None
-            else None
+            RevokedKeys(config.revoked_keys_path) if config.revoked_keys_path is not None else None
         )
         if not len(authorized_keys):
             log.warning("no usable key in %s: every login is refused", authorized_keys.path)
