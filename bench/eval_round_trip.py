@@ -5,7 +5,7 @@
 loopback, see bench/_sshd.py) running ptpython, the REPL the manhole draws, with its
 defaults (``ssh -tt host python -m ptpython``); and a local ``python3 -q -i`` in a PTY
 (the plain REPL, no network). The figures are the manhole's as a ratio to sshd + ptpython.
-The three REPLs take turns, one sample each, so that the machine's load weighs on them alike.
+The three REPLs take turns (see :func:`_in_turns`): the manhole, the plain REPL, ptpython.
 
 Each eval starts from a prompt that is completely drawn: ptpython draws its prompt, then
 draws it again (with its status bar at the bottom of the terminal) once the terminal has
@@ -38,6 +38,7 @@ from bench._sshd import NOT_INSTALLED, private_sshd
 
 EVALS = 50
 KEYSTROKES = 200
+ROUNDS = 2
 
 
 class _Answers:
@@ -70,8 +71,7 @@ def _prompt_drawn(prompt: str, status_bar: str | None) -> Callable[[pyte.Screen]
 
 
 class _Repl:
-    """One REPL in a terminal, measured a sample at a time (so that the REPLs compared take
-    turns, and a change in the machine's load touches them all alike)."""
+    """One REPL in a terminal, measured a block of samples at a time."""
 
     def __init__(self, argv: Sequence[str], prompt: str, status_bar: str | None) -> None:
         self.terminal = Terminal(argv)
@@ -80,40 +80,49 @@ class _Repl:
         self.keystrokes: list[float] = []
         self.terminal.wait_for(self.ready)
         self._answers = _Answers(self.terminal)
+        self._line = ""
 
-    def eval_once(self, number: int) -> None:
-        terminal = self.terminal
+    def eval_once(self) -> None:
+        terminal, answered_before = self.terminal, len(self.evals)
         started = time.perf_counter()
         terminal.child.send("1+41\r")
-        answered = terminal.wait_for(lambda screen: self._answers.count > number)
+        answered = terminal.wait_for(lambda screen: self._answers.count > answered_before)
         self.evals.append(answered - started)
         terminal.wait_for(self.ready)
 
-    def keystroke(self, number: int) -> None:
-        terminal = self.terminal
-        char = "abcdefghij"[number % 10]
-        typed = "".join("abcdefghij"[n % 10] for n in range(number % 60 + 1))
+    def keystroke(self) -> None:
+        char = "abcdefghij"[len(self._line) % 10]
+        self._line += char
         started = time.perf_counter()
-        terminal.child.send(char)
-        drawn = terminal.wait_for(functools.partial(_typed_on_cursor_line, typed))
+        self.terminal.child.send(char)
+        drawn = self.terminal.wait_for(functools.partial(_typed_on_cursor_line, self._line))
         self.keystrokes.append(drawn - started)
-        if number % 60 == 59:
-            terminal.child.send("\x15")  # Ctrl-U: clear the line
-            terminal.wait_for(lambda screen: "abc" not in screen.display[screen.cursor.y])
+        if len(self._line) == 60:
+            self.clear_line()
+
+    def clear_line(self) -> None:
+        if self._line:
+            self.terminal.child.send("\x15")  # Ctrl-U
+            self.terminal.wait_for(lambda screen: "abc" not in screen.display[screen.cursor.y])
+            self._line = ""
 
 
 def _typed_on_cursor_line(typed: str, screen: pyte.Screen) -> bool:
     return typed in screen.display[screen.cursor.y]
 
 
-def _side_by_side(repls: Sequence[_Repl]) -> None:
-    """Every eval, then every keystroke, taking turns between ``repls``."""
-    for number in range(EVALS):
+def _in_turns(repls: Sequence[_Repl]) -> None:
+    """Each REPL in turn, a block of evals then of keystrokes, ROUNDS times: a change in
+    the machine's load weighs on all of them alike, and what one does in the background
+    after its samples (ptpython completes while typing, in a thread) mostly falls on the
+    next one's block of the plain REPL."""
+    for _ in range(ROUNDS):
         for repl in repls:
-            repl.eval_once(number)
-    for number in range(KEYSTROKES):
-        for repl in repls:
-            repl.keystroke(number)
+            for _ in range(EVALS // ROUNDS):
+                repl.eval_once()
+            for _ in range(KEYSTROKES // ROUNDS):
+                repl.keystroke()
+            repl.clear_line()
 
 
 def _ptpython_under_sshd(port: int, client_key: Path, history: Path) -> list[str]:
@@ -157,7 +166,7 @@ def measure() -> list[Row]:
                 history = bench_keys.client_key.with_name("ptpython-history")
                 theirs = _ptpython_under_sshd(sshd.port, bench_keys.client_key, history)
                 repls.append(_Repl(theirs, ">>>", "[F4]"))
-            _side_by_side(repls)
+            _in_turns(repls)
         finally:
             for repl in repls:
                 repl.terminal.close()
