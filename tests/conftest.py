@@ -116,9 +116,11 @@ class Host:
         return self.process.poll() is None
 
 
-def start_host(keys: Keys, *options: str) -> Host:
+def start_host(keys: Keys, *options: str, program: Path = HOST_APP) -> Host:
+    """Start ``program`` (tests/host_app.py by default) with the keys and ``options``, and
+    wait for the ``PORT n`` it prints."""
     process = subprocess.Popen(
-        [sys.executable, str(HOST_APP), str(keys.authorized_keys), str(keys.host_key), *options],
+        [sys.executable, str(program), str(keys.authorized_keys), str(keys.host_key), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
