@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from . import originals
 
-__all__ = ["format_greenlets", "import_early_for_gevent", "in_hub"]
+__all__ = ["format_greenlets", "import_early_if_green", "in_hub"]
 
 T = TypeVar("T")
 
@@ -161,17 +161,22 @@ def _ignore(*_args: object) -> None:
     """A throwback or close callback the one-shot pipe needs none of."""
 
 
-def import_early_for_gevent() -> None:
-    """In a process that has imported gevent, import asyncssh now, in the caller's thread.
+def import_early_if_green() -> None:
+    """Where a green library is loaded, import what serving needs (asyncssh, ptpython, the
+    server's modules) now, in the caller's thread, instead of on the manhole's thread at
+    the first connection. Two reasons:
 
-    Importing asyncssh runs ``ldconfig`` (``ctypes.util.find_library``), and gevent's
-    patched ``subprocess`` starts processes from the main thread only: imported on the
-    manhole's thread at the first connection, as elsewhere, it would fail. This costs a
-    gevent host what any host pays at its first connection (about 0.3 s and the memory of
-    asyncssh and cryptography), at ``install()``, or at the fork of a gunicorn worker.
+    - importing asyncssh runs ``ldconfig`` (``ctypes.util.find_library``), and gevent's
+      patched ``subprocess`` starts processes from the main thread only;
+    - a gunicorn gevent worker patches right after the fork, while its manhole is already
+      up: gevent then rewrites the import locks held at that moment, and an import under
+      way on the manhole's thread fails ("cannot release un-acquired lock").
+
+    The cost is what any host pays at its first connection (about half a second, and the
+    memory of asyncssh, cryptography and ptpython), paid at ``install()`` or at the fork.
     """
-    if "gevent" in sys.modules:
-        import asyncssh  # noqa: F401
+    if originals.green_possible():
+        from . import server  # noqa: F401
 
 
 def format_greenlets(limit: int | None = 20) -> str:

@@ -26,7 +26,7 @@ from . import originals
 from .auth import describe_sources, precheck_authorized_keys, precheck_revoked_keys
 from .config import Config, ConfigError
 from .filemodes import check_private
-from .green import import_early_for_gevent
+from .green import import_early_if_green
 from .helpers import MANHOLE_THREAD_PREFIX
 from .hostkey import fingerprint_of, host_public_key, precheck_host_key, public_key_line
 from .listeners import bind_tcp, bind_unix
@@ -148,7 +148,7 @@ class Manhole:
             prepare_recordings_folder(config.session_recordings)
         if config.audit_file is not None:
             self._audit_file = open_audit_file(config.audit_file)
-        import_early_for_gevent()
+        import_early_if_green()
         try:
             if config.activate_on is None:
                 self._listen()
@@ -386,7 +386,7 @@ class Manhole:
         loop = new_event_loop()
         # prompt_toolkit completes and suggests in the loop's executor: name its threads
         # as the manhole's, so that threads() and the host's own tools can tell.
-        green = originals.green_library() is not None
+        green = originals.green_possible()
         executor = (RealThreadPool if green else ThreadPoolExecutor)(
             max_workers=4, thread_name_prefix=f"{MANHOLE_THREAD_PREFIX} executor"
         )

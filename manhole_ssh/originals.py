@@ -37,6 +37,7 @@ __all__ = [
     "current_thread",
     "get_ident",
     "green_library",
+    "green_possible",
     "local",
     "new_condition",
     "new_event",
@@ -77,6 +78,13 @@ def green_library() -> str | None:
     """The green library whose threads this process runs on ("gevent" or "eventlet"), if
     it has patched ``threading``."""
     return patched("threading") or patched("_thread")
+
+
+def green_possible() -> bool:
+    """Whether this process has patched, or has loaded a library that may yet patch (a
+    gunicorn arbiter loads gevent, and each worker patches after the fork, while its
+    manhole is already up). Objects that live on are then made real by construction."""
+    return green_library() is not None or "gevent" in sys.modules or "eventlet" in sys.modules
 
 
 def original(module_name: str, name: str) -> Any:
@@ -121,7 +129,7 @@ def socket_class() -> type[socket.socket]:
     """A socket class whose objects, and those ``accept()`` returns, are plain OS sockets
     (the standard library's ``accept()`` wraps new connections in whatever class
     ``socket.socket`` names at that moment, which a green library replaces)."""
-    if patched("socket") is None:
+    if not green_possible():
         return socket.socket
     return _real_socket_class(original("socket", "socket"))
 
@@ -224,13 +232,15 @@ class Event:
 
 
 def new_condition() -> Any:
-    """A condition variable: the standard library's, or :class:`Condition` in a green host."""
-    return threading.Condition() if green_library() is None else Condition()
+    """A condition variable: the standard library's, or :class:`Condition` where a green
+    library is loaded (the standard one takes a new lock at each ``wait()`` from
+    ``threading``, which may be patched by then)."""
+    return threading.Condition() if not green_possible() else Condition()
 
 
 def new_event() -> Any:
-    """An event: the standard library's, or :class:`Event` in a green host."""
-    return threading.Event() if green_library() is None else Event()
+    """An event: the standard library's, or :class:`Event` where a green library is loaded."""
+    return threading.Event() if not green_possible() else Event()
 
 
 _threads_lock = allocate_lock()

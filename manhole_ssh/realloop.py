@@ -13,7 +13,7 @@ import selectors
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .originals import Thread, allocate_lock, original, patched, simple_queue, socketpair
+from .originals import Thread, allocate_lock, green_possible, original, simple_queue, socketpair
 
 __all__ = ["PollSelector", "RealThreadPool", "new_event_loop"]
 
@@ -125,7 +125,7 @@ class _RealLoop(asyncio.SelectorEventLoop):
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """A new asyncio loop that waits in the operating system, never in a green hub."""
-    if patched("selectors") is None and patched("select") is None and patched("socket") is None:
+    if not green_possible():
         return asyncio.new_event_loop()
     if not hasattr(asyncio.SelectorEventLoop, "_make_self_pipe"):
         return asyncio.SelectorEventLoop(selector=PollSelector())  # wakes through green sockets
