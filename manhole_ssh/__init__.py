@@ -55,6 +55,11 @@ def install(
     max_sessions: int = 10,
     idle_timeout: float | None = None,
     session_timeout: float | None = None,
+    max_connections: int = 50,
+    max_connections_per_key: int = 10,
+    unused_connection_timeout: float | None = None,
+    per_source_net_block_size: int | str = "32:128",
+    per_source_penalty_exempt_list: str | Sequence[str] = "",
     activate_on: int | str | None = None,
     oneshot: bool = False,
     socket_path: str | os.PathLike[str] | None = None,
@@ -93,6 +98,17 @@ def install(
     :param idle_timeout: end a session after this many seconds with nothing typed and
         nothing running (``None``: never).
     :param session_timeout: end a session this many seconds after it began (``None``: never).
+    :param max_connections: logged-in connections at once; a login past it is refused
+        with a message (and no penalty).
+    :param max_connections_per_key: the same, per key.
+    :param unused_connection_timeout: close a logged-in connection that has had no session
+        open for this many seconds (sshd's UnusedConnectionTimeout; ``None``: never).
+    :param per_source_net_block_size: address bits that count as one source for penalties
+        and ``per_source_max_startups``, ``"IPV4:IPV6"`` (sshd's PerSourceNetBlockSize;
+        ``"24:64"`` groups each /24 and /64). On loopback, the local user owning the
+        client's socket is the source instead.
+    :param per_source_penalty_exempt_list: addresses or CIDR blocks never penalized
+        (comma-separated or a list; sshd's PerSourcePenaltyExemptList).
     :param activate_on: a signal (``signal.SIGUSR1``, ``"USR1"``): listen only once the
         process receives it; until then nothing listens and nothing heavy is imported.
         Needs ``install()`` in the main thread; a handler already set is still called.
@@ -154,6 +170,15 @@ def install(
             max_sessions=max_sessions,
             idle_timeout=idle_timeout,
             session_timeout=session_timeout,
+            max_connections=max_connections,
+            max_connections_per_key=max_connections_per_key,
+            unused_connection_timeout=unused_connection_timeout,
+            per_source_net_block_size=per_source_net_block_size,
+            per_source_penalty_exempt_list=(
+                per_source_penalty_exempt_list
+                if isinstance(per_source_penalty_exempt_list, str)
+                else tuple(per_source_penalty_exempt_list)
+            ),
         ),
     )
     with _install_lock:

@@ -67,6 +67,56 @@ class Limits(NamedTuple):
     max_sessions: int = 10  # open sessions per connection
     idle_timeout: float | None = None  # end a session idle this long (nothing typed or running)
     session_timeout: float | None = None  # end a session this long after it began
+    # Logged-in connections at once (each holds a descriptor and buffers in the host),
+    # overall and per key: far more than people at once, far below a process's file limit.
+    max_connections: int = 50
+    max_connections_per_key: int = 10
+    unused_connection_timeout: float | None = None  # close a login with no session this long
+    # Address bits that name one source (sshd's PerSourceNetBlockSize): "IPV4[:IPV6]".
+    per_source_net_block_size: int | str = "32:128"
+    # Never penalized (sshd's PerSourcePenaltyExemptList): addresses or CIDR blocks,
+    # comma-separated, or a list.
+    per_source_penalty_exempt_list: str | tuple[str, ...] = ""
+
+    def net_block_sizes(self) -> tuple[int, int]:
+        """``per_source_net_block_size`` as (IPv4 bits, IPv6 bits); a lone number is the
+        IPv4 size (IPv6 stays 128), as in sshd."""
+        value = self.per_source_net_block_size
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(text, str):
+            parts = text.split(":")
+            if 1 <= len(parts) <= 2 and all(part.strip().isdigit() for part in parts):
+                ipv4_bits = int(parts[0])
+                ipv6_bits = int(parts[1]) if len(parts) == 2 else 128
+                if 0 <= ipv4_bits <= 32 and 0 <= ipv6_bits <= 128:
+                    return ipv4_bits, ipv6_bits
+        raise ConfigError(
+            "per_source_net_block_size must be IPv4 bits (0-32), optionally ':' and IPv6 "
+            f"bits (0-128), as in sshd (e.g. '24:64'), not {value!r}"
+        )
+
+    def exempt_networks(self) -> tuple[str, ...]:
+        """``per_source_penalty_exempt_list`` as a tuple of CIDR blocks, each checked."""
+        value = self.per_source_penalty_exempt_list
+        entries = value.split(",") if isinstance(value, str) else value
+        if not isinstance(entries, list | tuple) or not all(isinstance(e, str) for e in entries):
+            raise ConfigError(
+                "per_source_penalty_exempt_list must be addresses or CIDR blocks, "
+                f"comma-separated or a list, not {value!r}"
+            )
+        networks = tuple(entry.strip() for entry in entries if entry.strip())
+        if networks:
+            import ipaddress  # (only when a list is given: it costs 0.2 MB of import)
+
+            for network in networks:
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    raise ConfigError(
+                        f"per_source_penalty_exempt_list: {network!r} is not an address "
+                        "or CIDR block such as '192.0.2.0/24' or '2001:db8::/32'"
+                    ) from None
+        return networks
 
     def startup_rule(self) -> tuple[int, int, int]:
         """``max_startups`` as (start, rate in %, full); a number N is (N, 100, N)."""
@@ -89,11 +139,19 @@ class Limits(NamedTuple):
     def checked(self) -> Limits:
         """These limits, if each is valid; else :class:`ConfigError` naming the option."""
         self.startup_rule()
-        for name in ("max_auth_tries", "per_source_max_startups", "max_sessions"):
+        self.net_block_sizes()
+        self.exempt_networks()
+        for name in (
+            "max_auth_tries",
+            "per_source_max_startups",
+            "max_sessions",
+            "max_connections",
+            "max_connections_per_key",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
-        for name in ("idle_timeout", "session_timeout"):
+        for name in ("idle_timeout", "session_timeout", "unused_connection_timeout"):
             value = getattr(self, name)
             if value is not None and (
                 not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
@@ -359,6 +417,11 @@ _ENVIRONMENT_KINDS: dict[str, str] = {
     "max_sessions": "int",
     "idle_timeout": "seconds or none",
     "session_timeout": "seconds or none",
+    "max_connections": "int",
+    "max_connections_per_key": "int",
+    "unused_connection_timeout": "seconds or none",
+    "per_source_net_block_size": "text",
+    "per_source_penalty_exempt_list": "text",
     "activate_on": "text",
     "oneshot": "bool",
     "socket_path": "text",

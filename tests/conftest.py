@@ -7,6 +7,7 @@ import os
 import re
 import select
 import shutil
+import socket
 import subprocess
 import sys
 import termios
@@ -20,6 +21,8 @@ import asyncssh
 import pexpect
 import pyte
 import pytest
+
+from manhole_ssh.hostkey import write_host_key
 
 HOST_APP = Path(__file__).with_name("host_app.py")
 
@@ -68,13 +71,29 @@ def keys(tmp_path: Path) -> Keys:
     authorized_keys.write_bytes(client_key.with_suffix(".pub").read_bytes())
     authorized_keys.chmod(0o600)
     host_key = folder / "ssh_host_ed25519_key"
-    subprocess.run(
-        [sys.executable, "-m", "manhole_ssh", "keygen", str(host_key)],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
+    write_host_key(host_key)  # what `manhole-ssh keygen` does (its own test runs the command)
     return Keys(folder, client_key, other_key, authorized_keys, host_key)
+
+
+def socket_of_user(uid: int, family: int = socket.AF_INET) -> socket.socket:
+    """A TCP socket made by user ``uid`` (the kernel records who made a socket, as the
+    server's per-user penalties on loopback read it), for a test to connect as "another
+    local user" without any file of the test being readable by that user. Needs root:
+    a forked child drops to ``uid``, makes the socket and passes it back."""
+    parent_end, child_end = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing but the socket, then out
+        try:
+            os.setuid(uid)
+            made = socket.socket(family, socket.SOCK_STREAM)
+            socket.send_fds(child_end, [b"s"], [made.fileno()])
+        finally:
+            os._exit(0)
+    child_end.close()
+    with parent_end:
+        _, descriptors, _, _ = socket.recv_fds(parent_end, 1, 1)
+    os.waitpid(pid, 0)
+    return socket.socket(fileno=descriptors[0])
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
