@@ -5,12 +5,15 @@ gevent's ``monkey.patch_all()`` and eventlet's ``monkey_patch()`` replace ``thre
 ``socket``, ``select``, ``selectors``, ``time.sleep`` and ``queue`` with versions that only
 run when their hub gets control. A manhole built on those would be stuck exactly when the
 host is: a greenlet doing CPU work, or blocked in C, holds the hub. So every thread, lock,
-event, queue, sleep, selector and socket the manhole makes comes from here.
+event, queue, selector and socket the manhole makes comes from here. (The manhole itself
+never sleeps in a thread; a statement's ``time.sleep`` is the host's.)
 
-When nothing is patched, each function returns the standard library's own object, so plain
-threaded and asyncio hosts see exactly what they saw before. When something is patched, the
-original comes from the patcher's own record (``gevent.monkey.get_original``,
-``eventlet.patcher.original``), as python-manhole does. This module imports neither library
+Where neither gevent nor eventlet is loaded, each function returns the standard library's
+own object, so plain threaded, asyncio and uvloop hosts see exactly what they saw before.
+Where one has patched, the original comes from the patcher's own record
+(``gevent.monkey.get_original``, ``eventlet.patcher.original``), as python-manhole does.
+Where one is loaded but has not patched yet (a gunicorn arbiter, whose workers patch after
+the fork), what lives on is built real by construction (:func:`green_possible`). This module imports neither library
 (it only looks at ``sys.modules``) and patches nothing: what it builds on the originals
 (:class:`Thread`, :class:`Condition`, :class:`Event`; the loop in :mod:`.realloop`) is the
 manhole's own. It imports only what ``import manhole_ssh`` already costs.
@@ -45,7 +48,6 @@ __all__ = [
     "patched",
     "real_threads",
     "simple_queue",
-    "sleep",
     "socket_class",
     "socketpair",
 ]
@@ -105,10 +107,6 @@ def allocate_lock() -> Any:
 def get_ident() -> int:
     """The calling OS thread's identifier (what ``sys._current_frames()`` is keyed by)."""
     return int(original("_thread", "get_ident")())
-
-
-def sleep(seconds: float) -> None:
-    original("time", "sleep")(seconds)
 
 
 def simple_queue() -> Any:
