@@ -13,10 +13,12 @@ own object, so plain threaded, asyncio and uvloop hosts see exactly what they sa
 Where one has patched, the original comes from the patcher's own record
 (``gevent.monkey.get_original``, ``eventlet.patcher.original``), as python-manhole does.
 Where one is loaded but has not patched yet (a gunicorn arbiter, whose workers patch after
-the fork), what lives on is built real by construction (:func:`green_possible`). This module imports neither library
-(it only looks at ``sys.modules``) and patches nothing: what it builds on the originals
-(:class:`Thread`, :class:`Condition`, :class:`Event`; the loop in :mod:`.realloop`) is the
-manhole's own. It imports only what ``import manhole_ssh`` already costs.
+the fork), what lives on is built real by construction (:func:`green_possible`).
+
+This module imports neither library (it only looks at ``sys.modules``) and patches
+nothing: what it builds on the originals (:class:`Thread`, :class:`Condition`,
+:class:`Event`; the loop in :mod:`.realloop`) is the manhole's own. It imports only what
+``import manhole_ssh`` already costs.
 
 The decision is made at each call, not at import: a host may patch after importing
 ``manhole_ssh``, as long as it does so before :func:`manhole_ssh.install`.
