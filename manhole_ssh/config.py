@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -34,6 +36,8 @@ __all__ = [
     "environment_enabled",
     "environment_options",
     "environment_variables",
+    "options_given_through",
+    "spelled",
 ]
 
 DEFAULT_PORT = 2222
@@ -192,6 +196,7 @@ class Config(NamedTuple):
     socket_path_template: str | None = None  # socket_path as given, before {pid}
     allow_remote: bool = False  # a non-loopback bind_address was asked for explicitly
     session_recordings: Path | None = None  # a folder: record terminal sessions (asciicast)
+    given_through: str = "install()"  # install(), the command line or the environment
 
     @property
     def exposed(self) -> bool:
@@ -281,6 +286,7 @@ class Config(NamedTuple):
                 if session_recordings
                 else None
             ),
+            given_through=_option_origins.get()[0],
         )
 
 
@@ -457,10 +463,19 @@ def environment_options(environ: Mapping[str, str] | None = None) -> dict[str, A
         name = variable[len(ENVIRONMENT_PREFIX) :].lower()
         kind = _ENVIRONMENT_KINDS.get(name)
         if kind is None:
-            known = ", ".join(environment_variables())
-            raise ConfigError(f"{variable} is not an option of manhole-ssh; known: {known}")
+            raise ConfigError(f"{variable} is not an option of manhole-ssh; {_suggest(variable)}")
         options[name] = _read_variable(variable, value, kind)
     return options
+
+
+def _suggest(variable: str) -> str:
+    """ "did you mean MANHOLE_SSH_PORT?" for a misspelt variable, else the known ones."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(variable, environment_variables(), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]}?"
+    return "known: " + ", ".join(environment_variables())
 
 
 def environment_variables() -> list[str]:
@@ -492,3 +507,46 @@ def _read_variable(variable: str, value: str, kind: str) -> object:
     except ValueError:
         expected = "a whole number" if kind == "int" else "a number of seconds"
         raise ConfigError(f"{variable}={value!r} is not {expected}") from None
+
+
+# Where the options of the install() under way came from, so that an error tells each user
+# the spelling they used: `port=0` to a caller, `--port 0` on the command line,
+# `MANHOLE_SSH_PORT=0` in the environment.
+INSTALL_CALL, COMMAND_LINE, ENVIRONMENT = "install()", "command line", "environment"
+_COMMAND_LINE_FLAGS = {
+    "port": "--port",
+    "bind_address": "--bind",
+    "allow_remote": "--allow-remote",
+    "authorized_keys": "--authorized-keys",
+    "host_key": "--host-key",
+    "socket_path": "--socket-path",
+    "activate_on": "--activate-on",
+}
+_option_origins: ContextVar[tuple[str, Mapping[str, str]]] = ContextVar(
+    "manhole_ssh_option_origins", default=(INSTALL_CALL, {})
+)
+
+
+@contextmanager
+def options_given_through(front: str, origins: Mapping[str, str]) -> Iterator[None]:
+    """Within this block, errors spell options as given through ``front`` (the command line
+    or the environment), or as ``origins`` says for each option given."""
+    token = _option_origins.set((front, dict(origins)))
+    try:
+        yield
+    finally:
+        _option_origins.reset(token)
+
+
+def spelled(name: str, value: str) -> str:
+    """How the user would set option ``name`` to ``value``, the way they gave options:
+    ``port=0``, ``--port 0`` or ``MANHOLE_SSH_PORT=0``."""
+    front, origins = _option_origins.get()
+    origin = origins.get(name, front)
+    variable = f"{ENVIRONMENT_PREFIX}{name.upper()}={value}"
+    if origin == COMMAND_LINE:
+        flag = _COMMAND_LINE_FLAGS.get(name)
+        return f"{flag} {value}" if flag is not None else variable
+    if origin == ENVIRONMENT:
+        return variable
+    return f"{name}={value}"

@@ -32,6 +32,8 @@ import asyncssh
 from .audit import audit
 from .executor import Executor, Outcome, OutcomeKind, compile_statement
 from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
+from .hostloop import HostLoop, choose_host_loop
+from .namespaces import release_namespace
 from .recording import Recording
 from .repl import Repl
 from .streams import ChannelInput, ChannelOutput, SessionStreams, SessionTextStream
@@ -93,7 +95,7 @@ def _describe(outcome: Outcome) -> str:
     return "interrupted"
 
 
-def _banner(identity: str) -> str:
+def _banner(identity: str, host_loop: HostLoop) -> str:
     process = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else sys.executable
     version = sys.version.split()[0]
     return (
@@ -101,7 +103,8 @@ def _banner(identity: str) -> str:
         f"Python {version}\n"
         f"Logged in as {identity}. Code you type runs inside this live process.\n"
         "Ctrl-C interrupts a statement; Ctrl-D or exit() leaves (the process keeps running).\n"
-        "threads() shows every thread's stack.\n\n"
+        "threads() shows every thread's stack.\n"
+        f"Top-level await runs on {host_loop.why}.\n\n"
     )
 
 
@@ -120,6 +123,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._stdin: ChannelInput | None = None
         self._executor: Executor | None = None
         self._repl: Repl | None = None
+        self._namespace: dict[str, Any] = {}  # the session's globals, released at its end
+        self._host_loop = HostLoop(None, "no loop yet")  # chosen when the session starts
         self._script = bytearray()
         self._script_complete: asyncio.Event | None = None
         self._started = time.monotonic()
@@ -375,10 +380,11 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         )
         self._streams = streams
         self._namespace = make_namespace(self._context.host_locals)
+        self._host_loop = choose_host_loop(self._context.host_loop)
         self._executor = Executor(
             f"{MANHOLE_THREAD_PREFIX} worker {self.session_id} ({self._context.identity})",
             streams,
-            self._context.host_loop,
+            self._host_loop.loop,
         )
 
     async def _interactive(self) -> None:
@@ -386,7 +392,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         term, columns, rows = self._terminal
         repl = Repl(self._namespace, self._streams.stdout, term=term, columns=columns, rows=rows)
         self._repl = repl
-        self._stdout.write(_banner(self._context.identity) + repl.probe_cursor_position_reports())
+        self._stdout.write(
+            _banner(self._context.identity, self._host_loop) + repl.probe_cursor_position_reports()
+        )
         executor = self._executor
         assert executor is not None
         while True:
@@ -635,8 +643,14 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if self._repl is not None:
             self._repl.close()
             self._repl = None
+        busy = False
         if self._executor is not None:
+            busy = self._executor.busy
             self._executor.close()
+        # What the session made is freed now, not at the host's next garbage collection.
+        namespace, self._namespace = self._namespace, {}
+        if namespace and not busy:
+            release_namespace(namespace)
 
     def _close_streams(self) -> None:
         for stream in (self._stdout, self._stderr):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +24,7 @@ import pexpect
 import pyte
 import pytest
 
+from manhole_ssh.connecting import Record, read_records
 from manhole_ssh.hostkey import write_host_key
 
 HOST_APP = Path(__file__).with_name("host_app.py")
@@ -369,3 +372,63 @@ def terminals() -> Iterator[Callable[..., Terminal]]:
     yield open_terminal
     for terminal in opened:
         terminal.close()
+
+
+Launch = Callable[..., subprocess.Popen[str]]
+
+
+@pytest.fixture
+def launch(keys: Keys) -> Iterator[Launch]:
+    """Start a program in a session of its own, with MANHOLE_SSH_* set from ``env``;
+    the whole process group is killed at the end."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(
+        argv: list[str], env: dict[str, str], cwd: Path | None = None
+    ) -> subprocess.Popen[str]:
+        environment = {
+            **os.environ,
+            "MANHOLE_SSH_PORT": "0",
+            "MANHOLE_SSH_AUTHORIZED_KEYS": str(keys.authorized_keys),
+            "MANHOLE_SSH_HOST_KEY": str(keys.host_key),
+            **env,
+        }
+        process = subprocess.Popen(
+            argv,
+            env=environment,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=10)
+
+
+def records_of(
+    pids: set[int] | None = None,
+    count: int = 1,
+    timeout: float = 20,
+    exclude: set[int] | None = None,
+) -> list[Record]:
+    """Wait until ``count`` manholes are listed (of these ``pids``, if given); with
+    ``exclude``, return the listed ones whose pid is not in it."""
+    found: list[Record] = []
+
+    def listed() -> bool:
+        found[:] = [r for r in read_records() if pids is None or r.pid in pids]
+        if exclude is not None and len(found) >= count:
+            found[:] = [r for r in found if r.pid not in exclude]
+            return bool(found)
+        return len(found) >= count
+
+    wait_for(listed, timeout, f"{count} discovery record(s)")
+    return found
