@@ -18,9 +18,10 @@ import contextlib
 import io
 import re
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import TextIO
+
+from . import originals
 
 __all__ = [
     "ChannelInput",
@@ -54,7 +55,7 @@ class ChannelOutput:
         self._loop = loop
         self._send = send
         self._pty = pty
-        self._condition = threading.Condition()
+        self._condition = originals.new_condition()
         self._pending: list[str] = []
         self._pending_size = 0
         self._flush_scheduled = False
@@ -186,7 +187,7 @@ class ChannelInput(io.TextIOBase):
         self._tty = tty
         self._limit = limit
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._condition = threading.Condition()
+        self._condition = originals.new_condition()
         self._buffer = ""
         self._line = ""  # a typed line not yet ended with Enter (see feed_typed)
         self._eof = False
@@ -300,7 +301,7 @@ class SessionStreams:
         self.stdin = stdin
 
 
-_bound = threading.local()
+_bound = originals.local()
 
 
 class ThreadRoutedStream:
@@ -338,7 +339,7 @@ class ThreadRoutedStream:
         return repr(self._manhole_target())
 
 
-_install_lock = threading.Lock()
+_install_lock = originals.allocate_lock()
 
 
 def install_routing() -> None:
