@@ -168,7 +168,9 @@ PRIVATE_NAMES = {
     "asyncssh.public_key:SSHOpenSSHCertificate": ["_key_id", "_serial"],
     "sys": ["_current_frames"],
     "asyncio.selector_events:BaseSelectorEventLoop": [
+        "_add_reader",
         "_csock",
+        "_read_from_self",
         "_selector",
         "_ssock",
         "_transports",
