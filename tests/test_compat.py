@@ -170,6 +170,8 @@ PRIVATE_NAMES = {
     "asyncio.selector_events:BaseSelectorEventLoop": [
         "_add_reader",
         "_csock",
+        "_internal_fds",
+        "_make_self_pipe",
         "_read_from_self",
         "_selector",
         "_ssock",
