@@ -10,10 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import Launch, records_of
+from conftest import RECIPES, Launch, records_of
 from test_workers import free_port
-
-RECIPES = Path(__file__).resolve().parent.parent / "docs" / "recipes"
 
 
 def command(python: str, *argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
