@@ -175,18 +175,17 @@ def test_flask_debug_manhole_is_in_the_serving_child(
     shutil.copy(RECIPES / "flask_app.py", tmp_path)
     (tmp_path / "plain_app.py").write_text(PLAIN_FLASK_APP)
     http_ports = free_port(), free_port()
-    flask = ["-m", "flask", "--app", "{}", "run", "--debug", "--port", "{}"]
+
+    def flask(app: str, http_port: int) -> list[str]:
+        return ["-m", "flask", "--app", app, "run", "--debug", "--port", str(http_port)]
+
     in_code = launch(
-        [sys.executable, *(part.format("flask_app", http_ports[0]) for part in flask)],
+        [sys.executable, *flask("flask_app", http_ports[0])],
         {**default_keys, "MANHOLE_PORT": str(port)},
         tmp_path,
     )
     wrapped = launch(
-        [
-            sys.executable,
-            *("-m", "manhole_ssh", "run"),
-            *(part.format("plain_app", http_ports[1]) for part in flask),
-        ],
+        [sys.executable, "-m", "manhole_ssh", "run", *flask("plain_app", http_ports[1])],
         {},
         tmp_path,
     )
