@@ -4,8 +4,11 @@ installed in a fresh venv with nothing else of ours, runs the quickstart."""
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
+import tomllib
 import venv
 import zipfile
 from pathlib import Path
@@ -19,6 +22,15 @@ import manhole_ssh
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.release, pytest.mark.timeout(600)]
+
+
+def nox_supported() -> list[str]:
+    """noxfile.py's SUPPORTED: the Pythons make test-all runs the suite on."""
+    tree = ast.parse((ROOT / "noxfile.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "SUPPORTED":
+            return list(ast.literal_eval(node.value))
+    raise AssertionError("noxfile.py has no SUPPORTED")
 
 
 def run(*argv: str | Path, cwd: Path = ROOT) -> str:
@@ -41,7 +53,15 @@ def test_the_built_wheel_installs_and_runs_the_quickstart(launch: Launch, tmp_pa
     with zipfile.ZipFile(wheel) as archive:
         metadata = archive.read(f"manhole_ssh-{version}.dist-info/METADATA").decode()
     assert f"\nVersion: {version}\n" in metadata
-    assert "\nRequires-Python: <3.14,>=3.11\n" in metadata
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requires = ",".join(sorted(project["requires-python"].replace(" ", "").split(",")))
+    assert f"\nRequires-Python: {requires}\n" in metadata
+    classifiers = set(
+        re.findall(r"^Classifier: Programming Language :: Python :: (3\.\d+)$", metadata, re.M)
+    )
+    assert classifiers == set(nox_supported()), (
+        "the classifiers must name exactly make test-all's Pythons"
+    )
 
     environment = tmp_path / "venv"
     venv.create(environment, with_pip=True, symlinks=True)
