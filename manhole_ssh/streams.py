@@ -1,9 +1,15 @@
-"""Standard streams that route by thread, and the channel-backed streams sessions use.
+"""Standard streams that route by session, and the channel-backed streams sessions use.
 
 The host's ``sys.stdout``/``sys.stderr``/``sys.stdin`` are wrapped once by a
-:class:`ThreadRoutedStream`: a thread that has a session's streams bound (its worker thread,
-while a statement runs) reads and writes the session; every other thread, the host's own
-included, goes on using the host's stream untouched.
+:class:`ThreadRoutedStream`: code running for a session reads and writes the session; all
+other code, the host's own included, goes on using the host's stream untouched. "Running for
+a session" is decided by a context variable first, then by thread. The context variable is
+set while a statement runs, so it follows the statement where a thread cannot: a coroutine
+of the statement run on the host's loop (top-level ``await``), and the tasks and callbacks it
+schedules there, which asyncio runs in a copy of the context they were made in. The host's
+own tasks on that loop have contexts of their own, without it. The thread binding covers
+code that runs in the worker thread outside the statement's context (in a
+``contextvars.Context().run()`` of its own, say).
 
 :class:`ChannelOutput` is what a worker thread writes into: it is thread-safe, hands text to
 the server's loop without blocking on the network, and stops the writer (with back-pressure)
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import contextvars
 import io
 import re
 import sys
@@ -301,18 +308,25 @@ class SessionStreams:
 
 
 _bound = threading.local()
+# The session whose statement the current code runs for (and its tasks, which inherit it).
+_session_streams: contextvars.ContextVar[SessionStreams | None] = contextvars.ContextVar(
+    "manhole_ssh_session_streams", default=None
+)
 
 
 class ThreadRoutedStream:
-    """Stands in for ``sys.stdout``/``sys.stderr``/``sys.stdin``: a session thread gets the
-    session's stream, every other thread the host's own (``host``), attribute for attribute."""
+    """Stands in for ``sys.stdout``/``sys.stderr``/``sys.stdin``: code running for a session
+    (by context, then by thread) gets the session's stream, all other code the host's own
+    (``host``), attribute for attribute."""
 
     def __init__(self, name: str, host: TextIO) -> None:
         object.__setattr__(self, "_manhole_name", name)
         object.__setattr__(self, "_manhole_host", host)
 
     def _manhole_target(self) -> TextIO:
-        streams: SessionStreams | None = getattr(_bound, "streams", None)
+        streams = _session_streams.get()
+        if streams is None:
+            streams = getattr(_bound, "streams", None)
         if streams is None:
             host: TextIO = object.__getattribute__(self, "_manhole_host")
             return host
@@ -353,11 +367,15 @@ def install_routing() -> None:
 
 @contextlib.contextmanager
 def bind_session_streams(streams: SessionStreams) -> Iterator[None]:
-    """Route the calling thread's standard streams to ``streams`` while the block runs."""
+    """Route the standard streams to ``streams`` while the block runs: in the calling
+    thread, and in the current context, which the coroutines and tasks the block starts on
+    any loop inherit."""
     install_routing()
     previous = getattr(_bound, "streams", None)
     _bound.streams = streams
+    token = _session_streams.set(streams)
     try:
         yield
     finally:
+        _session_streams.reset(token)
         _bound.streams = previous
