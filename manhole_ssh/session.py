@@ -19,7 +19,6 @@ import os
 import socket
 import sys
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
 from .recording import Recording
 from .repl import Repl
 from .streams import ChannelInput, ChannelOutput, SessionStreams, SessionTextStream
+from .tracebacks import format_traceback
 
 __all__ = ["ManholeSession", "SessionContext"]
 
@@ -60,18 +60,6 @@ class SessionContext:
     idle_timeout: float | None = None  # end after this long with no input and nothing running
     session_timeout: float | None = None  # end after this long, whatever happens
     recordings: Path | None = None  # record terminal sessions there (asciicast v2)
-
-
-def format_traceback(error: BaseException, filename: str) -> str:
-    """The traceback as the user should see it: from their code down, not the manhole's."""
-    frames = traceback.extract_tb(error.__traceback__)
-    for index, frame in enumerate(frames):
-        if frame.filename == filename:
-            frames = traceback.StackSummary.from_list(frames[index:])
-            break
-    lines = ["Traceback (most recent call last):\n", *frames.format()] if frames else []
-    lines.extend(traceback.format_exception_only(type(error), error))
-    return "".join(lines)
 
 
 def _describe_result(result: object) -> str:

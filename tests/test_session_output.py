@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 
+import pytest
 from conftest import Host, Keys, Terminal, exec_code, run_ssh, ssh_argv, start_host, stop_host
 
 OpenTerminal = Callable[..., Terminal]
@@ -67,3 +70,43 @@ def test_await_output_reaches_the_repl(terminals: OpenTerminal, keys: Keys) -> N
         assert "host-task-line" in printed_by_host
     finally:
         stop_host(host)
+
+
+CHAINED = "try:\n    1/0\nexcept Exception as error:\n    raise ValueError('bad') from error\n"
+
+
+def _as_python_shows(*argv: str, code: str) -> str:
+    """The standard error of this Python running ``code`` (``-c CODE``, or ``-`` with the
+    code on stdin)."""
+    stdin = code if argv == ("-",) else None
+    command = [sys.executable, *argv, *(() if stdin is not None else (code,))]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True).stderr
+
+
+@pytest.mark.parametrize("code", ["def", "1 +", "1/0", CHAINED])
+def test_tracebacks_show_only_the_users_code(host: Host, keys: Keys, code: str) -> None:
+    """A SyntaxError in an exec session showed frames of session.py and executor.py above
+    it; exec and script sessions now show what ``python -c`` and ``python -`` show."""
+    result = exec_code(host.port, keys.client_key, code)
+    expected = _as_python_shows("-c", code=code).replace('"<string>"', '"<manhole>"')
+    assert (result.returncode, result.stderr) == (1, expected)
+    script = run_ssh(host.port, keys.client_key, "-T", "127.0.0.1", stdin=code.encode())
+    assert (script.returncode, script.stderr) == (1, _as_python_shows("-", code=code))
+
+
+def test_tracebacks_of_awaited_code_show_only_the_users_code(
+    terminals: OpenTerminal, asyncio_host: Host, keys: Keys
+) -> None:
+    code = "import asyncio\nawait asyncio.sleep(0)\n1/0"
+    result = exec_code(asyncio_host.port, keys.client_key, code)
+    assert result.returncode == 1
+    assert result.stderr == (
+        'Traceback (most recent call last):\n  File "<manhole>", line 3, in <module>\n'
+        "ZeroDivisionError: division by zero\n"
+    )
+    terminal = terminals(ssh_argv(asyncio_host.port, keys.client_key, "-tt", "127.0.0.1"))
+    terminal.wait_prompt()
+    terminal.send("import asyncio; await asyncio.sleep(0); 1/0\r")
+    terminal.expect("ZeroDivisionError")
+    text = terminal.wait_prompt()
+    assert "manhole_ssh" not in text and "concurrent" not in text
