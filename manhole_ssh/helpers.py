@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import sys
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
+
+from .sessionhelp import SessionHelp
+from .shell import sh
 
 __all__ = ["MANHOLE_THREAD_PREFIX", "SessionExit", "make_namespace", "threads"]
 
@@ -55,16 +59,27 @@ def threads() -> None:
         print()
 
 
-def make_namespace(host_locals: Mapping[str, Any]) -> dict[str, Any]:
+def make_namespace(
+    host_locals: Mapping[str, Any], *, pager: Callable[[str], object] | None = None
+) -> dict[str, Any]:
     """A fresh namespace for one session: the host's objects themselves (not copies), the
-    helpers, and a session-safe ``exit``/``quit``."""
+    helpers, ``sys`` and ``asyncio`` (the banner and docs use them: ``sys.exit()``,
+    ``await asyncio.sleep(1)``), and session-safe ``exit``/``quit``/``help``.
+
+    :param pager: how ``help()`` shows a text on the session's terminal; ``None`` (no
+        terminal): it writes the text out.
+    """
     namespace: dict[str, Any] = {
         "__name__": "__manhole__",
         "__builtins__": builtins,
         "__doc__": None,
+        "asyncio": asyncio,
+        "sys": sys,
+        "sh": sh,
         "threads": threads,
     }
     namespace.update(host_locals)
     namespace["exit"] = SessionExit("exit")
     namespace["quit"] = SessionExit("quit")
+    namespace["help"] = SessionHelp(pager)
     return namespace

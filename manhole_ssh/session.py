@@ -30,6 +30,7 @@ import asyncssh
 from .audit import audit
 from .executor import Executor, Outcome, OutcomeKind, compile_statement
 from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
+from .pager import TerminalPager
 from .recording import Recording
 from .repl import Repl
 from .streams import ChannelInput, ChannelOutput, SessionStreams, SessionTextStream
@@ -87,7 +88,8 @@ def _banner(identity: str) -> str:
         f"Python {version}\n"
         f"Logged in as {identity}. Code you type runs inside this live process.\n"
         "Ctrl-C interrupts a statement; Ctrl-D or exit() leaves (the process keeps running).\n"
-        "threads() shows every thread's stack.\n\n"
+        'threads() shows every thread\'s stack; sh("df -h") runs a command here; '
+        "help(obj) pages here.\n\n"
     )
 
 
@@ -346,12 +348,18 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             stdin=self._stdin,
         )
         self._streams = streams
-        self._namespace = make_namespace(self._context.host_locals)
+        pager = TerminalPager(self._stdout.write, self._stdin, self._terminal_size) if tty else None
+        self._namespace = make_namespace(self._context.host_locals, pager=pager)
         self._executor = Executor(
             f"{MANHOLE_THREAD_PREFIX} worker {self.session_id} ({self._context.identity})",
             streams,
             self._context.host_loop,
         )
+
+    def _terminal_size(self) -> tuple[int, int]:
+        """The client's terminal's ``(columns, rows)``, as last told."""
+        _, columns, rows = self._terminal or ("", 80, 24)
+        return columns or 80, rows or 24
 
     async def _interactive(self) -> None:
         assert self._terminal is not None and self._stdout is not None

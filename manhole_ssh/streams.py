@@ -199,6 +199,7 @@ class ChannelInput(io.TextIOBase):
         self._eof = False
         self._eof_once = False  # Ctrl-D on an empty typed line: one read returns ""
         self._reading_paused = False
+        self._typed_sink: Callable[[str], object] | None = None
 
     encoding = "utf-8"
     name = "<stdin>"
@@ -225,8 +226,13 @@ class ChannelInput(io.TextIOBase):
         Handled as a terminal's line discipline would (ICANON, ECHO, ICRNL): echoed, edited
         with Backspace and Ctrl-U, and readable a line at a time, on Enter; Ctrl-D on an
         empty line is end-of-file for that read. Escape sequences (arrows, terminal
-        replies) are dropped rather than echoed.
+        replies) are dropped rather than echoed. While :meth:`divert_typed` has a sink, the
+        keys go there instead, as typed.
         """
+        sink = self._typed_sink
+        if sink is not None:
+            sink(text)
+            return
         for char in _ESCAPE_SEQUENCE.sub("", text):
             if char in "\r\n":
                 echo("\r\n")
@@ -243,6 +249,11 @@ class ChannelInput(io.TextIOBase):
             elif char >= " " or char == "\t":
                 self._line += char
                 echo(char)
+
+    def divert_typed(self, sink: Callable[[str], object] | None) -> None:
+        """Hand keys typed on the terminal to ``sink`` (called on the loop), unechoed and
+        unedited, until called with ``None``: for code that reads keys, not lines (a pager)."""
+        self._typed_sink = sink
 
     def _commit_line(self, end: str) -> None:
         line, self._line = self._line + end, ""

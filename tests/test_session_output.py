@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 
 import pytest
-from conftest import Host, Keys, Terminal, exec_code, run_ssh, ssh_argv, start_host, stop_host
+from conftest import (
+    Host,
+    Keys,
+    Terminal,
+    exec_code,
+    run_ssh,
+    ssh_argv,
+    start_host,
+    stop_host,
+    wait_for,
+)
 
 OpenTerminal = Callable[..., Terminal]
 
@@ -110,3 +122,85 @@ def test_tracebacks_of_awaited_code_show_only_the_users_code(
     terminal.expect("ZeroDivisionError")
     text = terminal.wait_prompt()
     assert "manhole_ssh" not in text and "concurrent" not in text
+
+
+def test_sys_and_asyncio_are_there_as_the_hints_say(host: Host, keys: Keys) -> None:
+    """The demo's banner suggests ``await asyncio.sleep(1)`` and the docs ``sys.exit()``:
+    in a fresh session both were a NameError."""
+    assert exec_code(host.port, keys.client_key, "sys.exit(3)").returncode == 3
+    slept = exec_code(host.port, keys.client_key, "await asyncio.sleep(0.01); 'slept'")
+    assert (slept.returncode, slept.stdout, slept.stderr) == (0, "'slept'\n", "")
+
+
+def test_sh_runs_a_command_with_its_output_in_the_session(host: Host, keys: Keys) -> None:
+    """A child started the plain way writes to the host's descriptors (as documented);
+    ``sh`` streams its output and errors to the session and returns its exit status."""
+    result = exec_code(host.port, keys.client_key, "sh('echo out; echo err >&2; exit 3')")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "out\n3\n", "err\n")
+    listed = exec_code(host.port, keys.client_key, "sh(['printf', '%s\\n', 'a b', 'ü'])")
+    assert listed.stdout == "a b\nü\n0\n"
+    plain = exec_code(host.port, keys.client_key, "os = __import__('os'); os.system('echo plain')")
+    assert plain.stdout == "0\n"
+    printed_by_host = host.read_output(0.5)
+    assert "plain" in printed_by_host and "out" not in printed_by_host
+
+
+def test_ctrl_c_ends_the_command_of_sh(terminals: OpenTerminal, host: Host, keys: Keys) -> None:
+    terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
+    terminal.wait_prompt()
+    terminal.send("sh('echo child=$$; exec sleep 60')\r")
+    shown = terminal.wait_screen(lambda text: re.search(r"child=\d+\n", text), "its pid")
+    pid = int(re.findall(r"child=(\d+)\n", shown)[0])
+    assert os.path.exists(f"/proc/{pid}")
+    terminal.send("\x03")
+    terminal.expect("KeyboardInterrupt")
+    terminal.wait_prompt()
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 5, "the child killed and reaped")
+    terminal.evaluate("sh('exit 4')", "4")
+
+
+def _help_pages(text: str) -> bool:
+    return "class str(object)" in text and "lines 1-29 of" in text
+
+
+def test_help_pages_in_the_session(terminals: OpenTerminal, host: Host, keys: Keys) -> None:
+    """help() started ``less`` writing to the host's stdout (and pydoc kept that pager
+    for the whole process); it now pages on the session's terminal."""
+    terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"), rows=30)
+    terminal.wait_prompt()
+    terminal.send("help(str)\r")
+    terminal.wait_screen(_help_pages, "the first page of help(str)")
+    terminal.send(" ")
+    terminal.expect("lines 30-58 of")
+    terminal.send("j")
+    terminal.expect("lines 31-59 of")
+    terminal.send("b")
+    terminal.expect("lines 2-30 of")
+    terminal.send("G")
+    terminal.expect("(END)")
+    terminal.send("g")
+    terminal.wait_screen(_help_pages, "the first page again")
+    terminal.send("q")
+    terminal.wait_prompt()
+    terminal.evaluate("import pydoc; pydoc.pager.__name__", "'pager'")
+    terminal.evaluate("help('if')", 'The "if" statement')  # fits on the screen: just shown
+    terminal.send("help(dict)\r")
+    terminal.expect("class dict(object)")
+    terminal.send("\x03")
+    terminal.expect("KeyboardInterrupt")
+    terminal.wait_prompt()
+    terminal.evaluate("1+41", "42")
+    assert "class str" not in host.read_output(0.2)
+
+
+def test_help_is_plain_text_without_a_terminal(host: Host, keys: Keys) -> None:
+    result = exec_code(host.port, keys.client_key, "help(str); help('True')")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("Help on class str in module builtins:\n")
+    assert "Help on bool object" in result.stdout
+    assert "\b" not in result.stdout  # no pager bold codes
+    unchanged = exec_code(
+        host.port, keys.client_key, "import pydoc; pydoc.pager.__name__, type(pydoc.help).__name__"
+    )
+    assert unchanged.stdout == "('pager', 'Helper')\n"
+    assert "class str" not in host.read_output(0.2)
