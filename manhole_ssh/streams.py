@@ -42,6 +42,11 @@ __all__ = [
 _ESCAPE_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|O.|.)?")
 # How much text may wait for the loop before a writing thread is made to wait.
 _HIGH_WATER = 256 * 1024
+# How much text written on an event loop's thread (a statement's coroutine on the host's
+# loop) may wait for a client that is not reading: such a writer is never made to wait,
+# since that would stall the host's loop; past this, its output is dropped, and the
+# session is told how much.
+_LOOP_WRITER_LIMIT = 1024 * 1024
 # Blocking waits in worker threads wake up this often, so that an interrupt
 # (delivered with PyThreadState_SetAsyncExc) is raised promptly.
 _WAIT_SLICE = 0.05
@@ -67,14 +72,24 @@ class ChannelOutput:
         self._flush_scheduled = False
         self._paused = False
         self._closed = False
+        self._unwaited = 0  # characters taken from writers that may not wait, while behind
+        self._dropped = 0  # characters dropped from them past _LOOP_WRITER_LIMIT
 
-    def write(self, text: str) -> int:
+    def write(self, text: str, *, wait: bool = True) -> int:
+        """Queue ``text`` for the channel; with ``wait`` (a worker thread), wait while the
+        client is behind; without (an event loop's thread), drop it once the client is
+        :data:`_LOOP_WRITER_LIMIT` behind."""
         if self._on_loop():
             self._flush()
             self._send_now(text)
             return len(text)
         with self._condition:
-            while (self._paused or self._pending_size > _HIGH_WATER) and not self._closed:
+            if not wait and (self._paused or self._pending_size > _HIGH_WATER):
+                if self._unwaited + len(text) > _LOOP_WRITER_LIMIT:
+                    self._dropped += len(text)  # the session is told at the next resume
+                    return len(text)
+                self._unwaited += len(text)
+            while wait and (self._paused or self._pending_size > _HIGH_WATER) and not self._closed:
                 self._condition.wait(_WAIT_SLICE)
             if self._closed:
                 return len(text)  # the client is gone: output is dropped, the code goes on
@@ -94,6 +109,10 @@ class ChannelOutput:
         """The channel can take more (called on the loop)."""
         with self._condition:
             self._paused = False
+            self._unwaited = 0
+            if self._dropped and not self._flush_scheduled:
+                self._flush_scheduled = True  # to say what was dropped
+                self._loop.call_soon(self._flush)
             self._condition.notify_all()
 
     def close(self) -> None:
@@ -120,6 +139,15 @@ class ChannelOutput:
             self._pending.clear()
             self._pending_size = 0
             self._flush_scheduled = False
+            if not self._paused:
+                self._unwaited = 0  # the client is keeping up
+            if self._dropped:
+                text += (
+                    f"\n[manhole-ssh: {self._dropped} characters printed on the service's "
+                    "event loop were dropped: the client was not reading them, and the loop "
+                    "is never made to wait]\n"
+                )
+                self._dropped = 0
             self._condition.notify_all()
         if text:
             self._send_now(text)
@@ -161,13 +189,26 @@ class SessionTextStream(io.TextIOBase):
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        return self._output.write(text)
+        return self._output.write(text, wait=_may_wait())
 
     def flush(self) -> None:
         """Nothing to wait for: each write has already asked the loop to send it, ahead of
         anything the statement does next (its end, the next prompt). Waiting for the loop
         here only held the worker, which, with many sessions busy, woke every 50 ms to
         check for Ctrl-C, taking the GIL from the loop that it was waiting for."""
+
+
+def _may_wait() -> bool:
+    """Whether a write in this thread may wait for the client: yes in a session's worker
+    thread and in threads without an event loop; no on a loop's thread, which is the host's
+    (a statement's coroutine, or a task it made, printing there)."""
+    if getattr(_bound, "streams", None) is not None:
+        return True
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False
 
 
 class ChannelInput(io.TextIOBase):

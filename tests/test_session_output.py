@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 
 import pytest
@@ -20,6 +21,7 @@ from conftest import (
     stop_host,
     wait_for,
 )
+from test_adversarial import rss_kb
 
 OpenTerminal = Callable[..., Terminal]
 
@@ -204,3 +206,40 @@ def test_help_is_plain_text_without_a_terminal(host: Host, keys: Keys) -> None:
     )
     assert unchanged.stdout == "('pager', 'Helper')\n"
     assert "class str" not in host.read_output(0.2)
+
+
+def test_a_client_that_stops_reading_never_stalls_the_host_loop(keys: Keys) -> None:
+    """What a statement's coroutine prints on the host's loop goes to the session; a writer
+    there must not wait for a client that stopped reading (the host's whole loop would
+    wait with it): past a bound, that output is dropped instead, and memory stays flat."""
+    host = start_host(keys, "--asyncio")
+    assert exec_code(host.port, keys.client_key, "'warm'").returncode == 0
+    before = rss_kb(host.process.pid)
+    flood_code = "while True:\n    print('x' * 1000)\n    await asyncio.sleep(0)\n"
+    flood = subprocess.Popen(
+        ssh_argv(host.port, keys.client_key, "127.0.0.1", flood_code),
+        stdout=subprocess.PIPE,  # never read
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def counter() -> int:
+            return int(exec_code(host.port, keys.client_key, "state['counter']").stdout)
+
+        running = (
+            "any(task.get_coro().cr_code.co_filename == '<manhole>' "
+            "for task in asyncio.all_tasks(host_loop))"
+        )
+        wait_for(
+            lambda: exec_code(host.port, keys.client_key, running).stdout == "True\n",
+            10,
+            "the flood to run on the host's loop",
+        )
+        time.sleep(1)  # the client's buffers and window fill up meanwhile
+        first = counter()
+        wait_for(lambda: counter() > first + 5, 10, "the host's loop to go on ticking")
+        assert rss_kb(host.process.pid) - before < 20_000
+    finally:
+        flood.kill()
+        flood.wait()
+        stop_host(host)
