@@ -556,6 +556,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._finished = True
         if self._timeout_check is not None:
             self._timeout_check.cancel()
+        for output in (self._stdout, self._stderr):
+            if output is not None:
+                output.drain()
         try:
             channel.exit(status)
         except OSError:

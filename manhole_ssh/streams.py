@@ -74,6 +74,7 @@ class ChannelOutput:
         self._closed = False
         self._unwaited = 0  # characters taken from writers that may not wait, while behind
         self._dropped = 0  # characters dropped from them past _LOOP_WRITER_LIMIT
+        self._dropping = False  # their output is dropped until the client catches up
 
     def write(self, text: str, *, wait: bool = True) -> int:
         """Queue ``text`` for the channel; with ``wait`` (a worker thread), wait while the
@@ -85,8 +86,11 @@ class ChannelOutput:
             return len(text)
         with self._condition:
             if not wait and (self._paused or self._pending_size > _HIGH_WATER):
-                if self._unwaited + len(text) > _LOOP_WRITER_LIMIT:
-                    self._dropped += len(text)  # the session is told at the next resume
+                if self._dropping or self._unwaited + len(text) > _LOOP_WRITER_LIMIT:
+                    # Dropped until the client catches up (not a newline kept here and
+                    # there), and the session is told then.
+                    self._dropping = True
+                    self._dropped += len(text)
                     return len(text)
                 self._unwaited += len(text)
             while wait and (self._paused or self._pending_size > _HIGH_WATER) and not self._closed:
@@ -110,10 +114,18 @@ class ChannelOutput:
         with self._condition:
             self._paused = False
             self._unwaited = 0
+            self._dropping = False
             if self._dropped and not self._flush_scheduled:
                 self._flush_scheduled = True  # to say what was dropped
                 self._loop.call_soon(self._flush)
             self._condition.notify_all()
+
+    def drain(self) -> None:
+        """Send what is waiting now, and say what was dropped (called on the loop, as the
+        session ends)."""
+        with self._condition:
+            self._dropping = False
+        self._flush()
 
     def close(self) -> None:
         """The channel is gone: release every waiting writer and drop later output."""
@@ -139,9 +151,10 @@ class ChannelOutput:
             self._pending.clear()
             self._pending_size = 0
             self._flush_scheduled = False
-            if not self._paused:
-                self._unwaited = 0  # the client is keeping up
-            if self._dropped:
+            if not self._paused:  # the client is keeping up
+                self._unwaited = 0
+                self._dropping = False
+            if self._dropped and not self._dropping:  # said once the dropping is over
                 text += (
                     f"\n[manhole-ssh: {self._dropped} characters printed on the service's "
                     "event loop were dropped: the client was not reading them, and the loop "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ from conftest import (
     Host,
     Keys,
     Terminal,
+    asyncssh_client,
     exec_code,
     run_ssh,
     ssh_argv,
@@ -243,3 +245,26 @@ def test_a_client_that_stops_reading_never_stalls_the_host_loop(keys: Keys) -> N
         flood.kill()
         flood.wait()
         stop_host(host)
+
+
+def test_output_dropped_on_the_host_loop_is_accounted_for(asyncio_host: Host, keys: Keys) -> None:
+    """Every character printed on the host's loop for a client that stopped reading for a
+    while either arrives or is counted in the notice the session gets: none goes silently."""
+    lines = 20_000
+    code = f"for i in range({lines}):\n    print('x' * 999)\n    await asyncio.sleep(0)\n"
+
+    async def read_after_a_pause() -> str:
+        async with asyncssh_client(asyncio_host.port, client_keys=[str(keys.client_key)]) as conn:
+            process = await conn.create_process(code)
+            conn._transport.pause_reading()  # reads nothing for a while
+            await asyncio.sleep(2)
+            conn._transport.resume_reading()
+            return str(await asyncio.wait_for(process.stdout.read(), 30))
+
+    received = asyncio.run(read_after_a_pause())
+    notices = re.findall(
+        r"\[manhole-ssh: (\d+) characters printed on the service's event", received
+    )
+    assert notices, "the session was not told"
+    delivered = sum(len(line) + 1 for line in received.splitlines() if line.startswith("x"))
+    assert delivered + sum(map(int, notices)) == lines * 1000
