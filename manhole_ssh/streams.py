@@ -3,13 +3,14 @@
 The host's ``sys.stdout``/``sys.stderr``/``sys.stdin`` are wrapped once by a
 :class:`ThreadRoutedStream`: code running for a session reads and writes the session; all
 other code, the host's own included, goes on using the host's stream untouched. "Running for
-a session" is decided by a context variable first, then by thread. The context variable is
-set while a statement runs, so it follows the statement where a thread cannot: a coroutine
-of the statement run on the host's loop (top-level ``await``), and the tasks and callbacks it
-schedules there, which asyncio runs in a copy of the context they were made in. The host's
-own tasks on that loop have contexts of their own, without it. The thread binding covers
-code that runs in the worker thread outside the statement's context (in a
-``contextvars.Context().run()`` of its own, say).
+a session" means: in the session's worker thread (bound while a statement runs), or else in
+the statement's context (a context variable set at the same time). The context follows the
+statement where its thread cannot: a coroutine of the statement run on the host's loop
+(top-level ``await``), and the tasks and callbacks it schedules there, which asyncio runs in
+a copy of the context they were made in. The host's own tasks on that loop have contexts of
+their own, without it. Code on the host's loop may not read the session's stdin (the loop
+would wait for the user's typing) and never waits for a slow client (see
+:class:`ChannelOutput`).
 
 :class:`ChannelOutput` is what a worker thread writes into: it is thread-safe, hands text to
 the server's loop without blocking on the network, and stops the writer (with back-pressure)
@@ -215,13 +216,7 @@ def _may_wait() -> bool:
     """Whether a write in this thread may wait for the client: yes in a session's worker
     thread and in threads without an event loop; no on a loop's thread, which is the host's
     (a statement's coroutine, or a task it made, printing there)."""
-    if getattr(_bound, "streams", None) is not None:
-        return True
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return True
-    return False
+    return getattr(_bound, "streams", None) is not None or not _on_an_event_loop()
 
 
 class ChannelInput(io.TextIOBase):
@@ -379,9 +374,42 @@ _session_streams: contextvars.ContextVar[SessionStreams | None] = contextvars.Co
 )
 
 
+class _StdinOnTheLoop(io.TextIOBase):
+    """``sys.stdin`` for a statement's code running on the host's event loop (a statement
+    that awaits runs there whole): reading would stop the host's whole loop until a line
+    came, and Ctrl-C, itself a callback on that loop, could not end the wait."""
+
+    encoding = "utf-8"
+    name = "<stdin>"
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        raise RuntimeError(
+            "sys.stdin cannot be read on the service's event loop: this statement awaits, so it "
+            "runs there, and the whole loop would wait for your typing. Read input in a "
+            "statement of its own (without await), then use it in the next one."
+        )
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        return self.read()
+
+
+_STDIN_ON_THE_LOOP = _StdinOnTheLoop()
+
+
+def _on_an_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class ThreadRoutedStream:
     """Stands in for ``sys.stdout``/``sys.stderr``/``sys.stdin``: code running for a session
-    (by context, then by thread) gets the session's stream, all other code the host's own
+    (its worker thread, else its context) gets the session's stream, all other code the host's own
     (``host``), attribute for attribute."""
 
     def __init__(self, name: str, host: TextIO) -> None:
@@ -389,13 +417,16 @@ class ThreadRoutedStream:
         object.__setattr__(self, "_manhole_host", host)
 
     def _manhole_target(self) -> TextIO:
-        streams = _session_streams.get()
+        name = object.__getattribute__(self, "_manhole_name")
+        streams = getattr(_bound, "streams", None)  # the session's worker thread
         if streams is None:
-            streams = getattr(_bound, "streams", None)
+            streams = _session_streams.get()
+            if streams is not None and name == "stdin" and _on_an_event_loop():
+                return _STDIN_ON_THE_LOOP  # type: ignore[return-value]
         if streams is None:
             host: TextIO = object.__getattribute__(self, "_manhole_host")
             return host
-        target: TextIO = getattr(streams, object.__getattribute__(self, "_manhole_name"))
+        target: TextIO = getattr(streams, name)
         return target
 
     def write(self, text: str) -> int:

@@ -268,3 +268,28 @@ def test_output_dropped_on_the_host_loop_is_accounted_for(asyncio_host: Host, ke
     assert notices, "the session was not told"
     delivered = sum(len(line) + 1 for line in received.splitlines() if line.startswith("x"))
     assert delivered + sum(map(int, notices)) == lines * 1000
+
+
+def test_stdin_is_not_read_on_the_host_loop(terminals: OpenTerminal, keys: Keys) -> None:
+    """input() in a statement that awaits ran on the host's loop and stopped it until a
+    line came; Ctrl-C (a callback on that same loop) could not end the wait, and the keys
+    typed after the statement was given up went to the prompt: the host's loop stayed
+    stopped until the session ended. It is refused now, with the reason."""
+    host = start_host(keys, "--asyncio")
+    try:
+        terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
+        terminal.wait_prompt()
+        terminal.send("await asyncio.sleep(0); input('name? ')\r")
+        terminal.expect("cannot be read on the service's event loop")
+        terminal.wait_prompt()
+
+        def counter() -> int:
+            return int(exec_code(host.port, keys.client_key, "state['counter']").stdout)
+
+        first = counter()
+        wait_for(lambda: counter() > first + 2, 10, "the host's loop to go on ticking")
+        terminal.send("input('name? ')\r")  # without await: read in its own thread
+        terminal.expect("name?")
+        terminal.evaluate("alice", "'alice'")
+    finally:
+        stop_host(host)
