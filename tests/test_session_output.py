@@ -289,7 +289,10 @@ def test_stdin_is_not_read_on_the_host_loop(terminals: OpenTerminal, keys: Keys)
         first = counter()
         wait_for(lambda: counter() > first + 2, 10, "the host's loop to go on ticking")
         terminal.send("input('name? ')\r")  # without await: read in its own thread
-        terminal.expect("name?")
+        terminal.wait_screen(
+            lambda text: terminal.screen.display[terminal.screen.cursor.y].rstrip() == "name?",
+            "input()'s prompt",
+        )
         terminal.evaluate("alice", "'alice'")
     finally:
         stop_host(host)
