@@ -34,8 +34,11 @@ _PREVIOUS_HALF = {"u", "\x15"}
 _TOP = {"g", "<", "\x1b[H", "\x1b[1~", "\x1bOH"}
 _BOTTOM = {"G", ">", "\x1b[F", "\x1b[4~", "\x1bOF"}
 _QUIT = {"q", "Q"}
+_SEARCH = {"/"}
+_NEXT_MATCH = {"n"}
+_PREVIOUS_MATCH = {"N"}
 
-_HINT = "space/b: page, j/k: line, g/G: top/end, q: quit"
+_HINT = "space/b: page, j/k: line, g/G: top/end, /: search, n/N: next/previous, q: quit"
 
 
 class _Keys:
@@ -94,18 +97,22 @@ class TerminalPager:
 
     def _show(self, text: str, keys: _Keys) -> None:
         top = 0
-        drawn: tuple[int, int, int] | None = None
+        search: re.Pattern[str] | None = None
+        searched = ""  # the text of that search, as typed
+        message = ""
+        drawn: tuple[object, ...] | None = None
         while True:
             columns, rows = self._size()
             lines = _wrap(text, columns)
             height = max(1, rows - 1)
             top = max(0, min(top, len(lines) - height))
-            if drawn != (top, columns, rows):
-                self._draw(lines, top, columns, rows)
-                drawn = (top, columns, rows)
+            if drawn != (top, columns, rows, search, message):
+                self._draw(lines, top, columns, rows, search, message)
+                drawn = (top, columns, rows, search, message)
             key = keys.get(_KEY_WAIT)
             if key is None:
                 continue
+            message = ""
             if key in _QUIT:
                 return
             if key in _NEXT_PAGE:
@@ -124,17 +131,72 @@ class TerminalPager:
                 top = 0
             elif key in _BOTTOM:
                 top = len(lines)
+            elif key in _SEARCH:
+                typed = self._read_pattern(keys, rows)
+                if typed:
+                    search, searched = _search_pattern(typed), typed
+                    key = "n"
+            if key in _NEXT_MATCH or key in _PREVIOUS_MATCH:
+                if search is None:
+                    message = "No previous search: type / and a text"
+                    continue
+                found = _find(lines, search, top, forward=key in _NEXT_MATCH)
+                if found is None:
+                    message = f"Not found: {searched}"
+                else:
+                    top = found
 
-    def _draw(self, lines: list[str], top: int, columns: int, rows: int) -> None:
+    def _read_pattern(self, keys: _Keys, rows: int) -> str:
+        """What the user types after ``/`` on the bottom line, up to Enter ("" if Escape)."""
+        typed = ""
+        while True:
+            self._write(f"\x1b[{rows};1H\x1b[K/{typed}\x1b[?25h")
+            key = keys.get(_KEY_WAIT)
+            if key is None:
+                continue
+            if key in ("\r", "\n"):
+                break
+            if key == "\x1b":
+                typed = ""
+                break
+            if key in ("\x7f", "\x08"):
+                typed = typed[:-1]
+            elif key.isprintable() and not key.startswith("\x1b"):
+                typed += key
+        self._write("\x1b[?25l")
+        return typed
+
+    def _draw(
+        self,
+        lines: list[str],
+        top: int,
+        columns: int,
+        rows: int,
+        search: re.Pattern[str] | None,
+        message: str,
+    ) -> None:
         height = max(1, rows - 1)
         shown = lines[top : top + height]
+        if search is not None:
+            shown = [search.sub(lambda match: f"\x1b[7m{match[0]}\x1b[27m", line) for line in shown]
         screen = [f"\x1b[{row};1H{line}\x1b[K" for row, line in enumerate(shown, 1)]
         screen += [f"\x1b[{row};1H\x1b[K" for row in range(len(shown) + 1, height + 1)]
-        bottom = top + len(shown)
+        bottom = min(top + height, len(lines))
         where = "(END)" if bottom >= len(lines) else f"{bottom * 100 // len(lines)}%"
-        status = f" lines {top + 1}-{bottom} of {len(lines)} {where}  {_HINT} "[:columns]
-        screen.append(f"\x1b[{rows};1H\x1b[7m{status}\x1b[0m\x1b[K")
+        status = message or f"lines {top + 1}-{bottom} of {len(lines)} {where}  {_HINT}"
+        screen.append(f"\x1b[{rows};1H\x1b[7m {status[: max(0, columns - 2)]} \x1b[0m\x1b[K")
         self._write("".join(screen))
+
+
+def _search_pattern(text: str) -> re.Pattern[str]:
+    """A search for ``text`` as typed; case matters only if it has a capital (less -i)."""
+    return re.compile(re.escape(text), 0 if text != text.lower() else re.IGNORECASE)
+
+
+def _find(lines: list[str], search: re.Pattern[str], top: int, *, forward: bool) -> int | None:
+    """The first line after ``top`` (or before it, backwards) where ``search`` matches."""
+    candidates = range(top + 1, len(lines)) if forward else range(top - 1, -1, -1)
+    return next((index for index in candidates if search.search(lines[index])), None)
 
 
 def _wrap(text: str, columns: int) -> list[str]:

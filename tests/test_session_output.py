@@ -184,6 +184,19 @@ def test_help_pages_in_the_session(terminals: OpenTerminal, host: Host, keys: Ke
     terminal.expect("(END)")
     terminal.send("g")
     terminal.wait_screen(_help_pages, "the first page again")
+    terminal.send("/return a copy\r")  # lower case: any case matches, as less -i
+    first_match = terminal.wait_screen(
+        lambda text: "Return a copy" in text.splitlines()[0], "the first match on top"
+    ).splitlines()[0]
+    terminal.send("n")
+    terminal.wait_screen(
+        lambda text: (
+            "Return a copy" in text.splitlines()[0] and text.splitlines()[0] != first_match
+        ),
+        "the next match on top",
+    )
+    terminal.send("/no such text\r")
+    terminal.expect("Not found: no such text")
     terminal.send("q")
     terminal.wait_prompt()
     terminal.evaluate("import pydoc; pydoc.pager.__name__", "'pager'")
