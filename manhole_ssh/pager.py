@@ -101,9 +101,11 @@ class TerminalPager:
         searched = ""  # the text of that search, as typed
         message = ""
         drawn: tuple[object, ...] | None = None
+        wrapped_at, lines = 0, []
         while True:
             columns, rows = self._size()
-            lines = _wrap(text, columns)
+            if columns != wrapped_at:  # wrapped again only when the width changes
+                wrapped_at, lines = columns, _wrap(text, columns)
             height = max(1, rows - 1)
             top = max(0, min(top, len(lines) - height))
             if drawn != (top, columns, rows, search, message):
