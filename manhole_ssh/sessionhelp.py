@@ -17,6 +17,8 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
+from .streams import on_a_host_loop
+
 __all__ = ["SessionHelp"]
 
 _CONSTANTS = {"True": True, "False": False, "None": None}
@@ -67,7 +69,9 @@ class SessionHelp:
     """``help`` in a session's namespace (see the module's docstring).
 
     :param pager: shows a text on the session's terminal; ``None`` when the session has no
-        terminal (exec, script), where the text is written to ``sys.stdout``.
+        terminal (exec, script), where the text is written to ``sys.stdout``. It is also
+        written out on the service's event loop (a statement that awaits), which a pager
+        would stop until ``q``.
     """
 
     def __init__(self, pager: Callable[[str], object] | None) -> None:
@@ -80,7 +84,7 @@ class SessionHelp:
         _SessionHelper(self._show)(*args, **kwargs)
 
     def _show(self, text: str) -> None:
-        if self._pager is not None:
+        if self._pager is not None and not on_a_host_loop():
             self._pager(text)
         else:
             sys.stdout.write(text)

@@ -19,6 +19,8 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from .streams import on_a_host_loop
+
 __all__ = ["sh"]
 
 # How often the copying loop returns to Python code, where Ctrl-C (an asynchronous
@@ -42,7 +44,16 @@ def sh(command: str | Sequence[str]) -> int:
     ``KeyboardInterrupt``. It runs as the host's user, in the host's working directory and
     environment. Output from processes it leaves running in the background is not waited
     for once it has exited.
+
+    :raises RuntimeError: on the service's event loop (in a statement that awaits), which
+        would stop until the command ended: ``await asyncio.to_thread(sh, command)`` there.
     """
+    if on_a_host_loop():
+        raise RuntimeError(
+            "sh() on the service's event loop would stop the loop until the command ends "
+            "(this statement awaits, so it runs there): use await asyncio.to_thread(sh, …), "
+            "or a statement without await"
+        )
     with subprocess.Popen(
         command,
         shell=isinstance(command, str),

@@ -37,6 +37,7 @@ __all__ = [
     "ThreadRoutedStream",
     "bind_session_streams",
     "install_routing",
+    "on_a_host_loop",
 ]
 
 # CSI and SS3 sequences and other two-character escapes, as terminals send them.
@@ -203,20 +204,13 @@ class SessionTextStream(io.TextIOBase):
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        return self._output.write(text, wait=_may_wait())
+        return self._output.write(text, wait=not on_a_host_loop())
 
     def flush(self) -> None:
         """Nothing to wait for: each write has already asked the loop to send it, ahead of
         anything the statement does next (its end, the next prompt). Waiting for the loop
         here only held the worker, which, with many sessions busy, woke every 50 ms to
         check for Ctrl-C, taking the GIL from the loop that it was waiting for."""
-
-
-def _may_wait() -> bool:
-    """Whether a write in this thread may wait for the client: yes in a session's worker
-    thread and in threads without an event loop; no on a loop's thread, which is the host's
-    (a statement's coroutine, or a task it made, printing there)."""
-    return getattr(_bound, "streams", None) is not None or not _on_an_event_loop()
 
 
 class ChannelInput(io.TextIOBase):
@@ -399,7 +393,12 @@ class _StdinOnTheLoop(io.TextIOBase):
 _STDIN_ON_THE_LOOP = _StdinOnTheLoop()
 
 
-def _on_an_event_loop() -> bool:
+def on_a_host_loop() -> bool:
+    """Whether the calling code runs on an event loop's thread other than a session's
+    worker: the host's loop (where a statement that awaits runs whole), which nothing a
+    session does may make wait: not for the client, the user's typing, or a command."""
+    if getattr(_bound, "streams", None) is not None:
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -421,7 +420,7 @@ class ThreadRoutedStream:
         streams = getattr(_bound, "streams", None)  # the session's worker thread
         if streams is None:
             streams = _session_streams.get()
-            if streams is not None and name == "stdin" and _on_an_event_loop():
+            if streams is not None and name == "stdin" and on_a_host_loop():
                 return _STDIN_ON_THE_LOOP  # type: ignore[return-value]
         if streams is None:
             host: TextIO = object.__getattribute__(self, "_manhole_host")

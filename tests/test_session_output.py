@@ -309,3 +309,22 @@ def test_stdin_is_not_read_on_the_host_loop(terminals: OpenTerminal, keys: Keys)
         terminal.evaluate("alice", "'alice'")
     finally:
         stop_host(host)
+
+
+def test_sh_and_help_never_hold_the_host_loop(
+    terminals: OpenTerminal, asyncio_host: Host, keys: Keys
+) -> None:
+    """A statement that awaits runs on the host's loop, whole: sh() there would stop the
+    loop until the command ended (and Ctrl-C could not end it), and help's pager until q."""
+    refused = exec_code(asyncio_host.port, keys.client_key, "await asyncio.sleep(0); sh('echo hi')")
+    assert refused.returncode == 1
+    assert "sh() on the service's event loop would stop the loop" in refused.stderr
+    threaded = "await asyncio.to_thread(sh, 'echo hi')"
+    assert exec_code(asyncio_host.port, keys.client_key, threaded).stdout == "hi\n0\n"
+    terminal = terminals(ssh_argv(asyncio_host.port, keys.client_key, "-tt", "127.0.0.1"))
+    terminal.wait_prompt()
+    terminal.send("await asyncio.sleep(0); help(str)\r")
+    terminal.expect("Static methods defined here")  # the end of it, written out
+    terminal.wait_prompt()
+    assert "Help on class str in module builtins" in terminal.transcript
+    assert "lines 1-" not in terminal.transcript  # not paged
