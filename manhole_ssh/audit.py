@@ -32,7 +32,9 @@ class AuditFile:
     """A file handler for the audit logger, created with mode 0600 and appended to."""
 
     def __init__(self, path: Path) -> None:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        descriptor = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
         stream = os.fdopen(descriptor, "a", encoding="utf-8", buffering=1)
         self.handler = logging.StreamHandler(stream)
         self.handler.setFormatter(logging.Formatter("%(message)s"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import logging
 import os
 import select
@@ -23,9 +24,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .auth import describe_sources, precheck_authorized_keys, precheck_revoked_keys
+from .auth import describe_sources, precheck_authorized_keys
 from .config import Config, ConfigError
-from .filemodes import check_private
+from .filemodes import check_opened, resolve_checked
 from .helpers import MANHOLE_THREAD_PREFIX
 from .hostkey import fingerprint_of, host_public_key, precheck_host_key, public_key_line
 from .listeners import bind_tcp, bind_unix
@@ -45,12 +46,21 @@ def open_audit_file(path: Path) -> AuditFile:
     """Open (append) the audit file, refusing one that others can read or write."""
     from .audit import AuditFile
 
-    if path.exists():
-        check_private(path, "audit file")
+    real = resolve_checked(path, "audit file")  # no link others could have planted
     try:
-        audit_file = AuditFile(path)
+        audit_file = AuditFile(real)  # O_NOFOLLOW: nor one swapped in since
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ConfigError(
+                f"audit file {path} became a symlink while it was being opened: refused; "
+                f"check who can write {real.parent}"
+            ) from None
         raise ConfigError(f"audit file {path} cannot be opened: {error.strerror}") from None
+    try:
+        check_opened(audit_file.handler.stream.fileno(), real, "audit file", private=True)
+    except ConfigError:
+        audit_file.detach()
+        raise
     audit_file.attach()
     return audit_file
 
@@ -134,6 +144,8 @@ class Manhole:
         config = self.config
         precheck_authorized_keys(config.authorized_keys)
         if config.revoked_keys_path is not None:
+            from .revocation import precheck_revoked_keys
+
             precheck_revoked_keys(config.revoked_keys_path)
         precheck_host_key(config.host_key_path, create_if_missing=config.host_key_is_default)
         if config.log_level is not None:
@@ -401,6 +413,7 @@ class Manhole:
 
         from .auth import AuthorizedKeys
         from .hostkey import load_host_key
+        from .revocation import RevokedKeys
         from .server import ServerSettings, shut_down, start_server
 
         config = self.config
@@ -417,9 +430,7 @@ class Manhole:
             self._publish()
         authorized_keys = AuthorizedKeys(config.authorized_keys)
         revoked_keys = (
-            AuthorizedKeys(config.revoked_keys_path, "revoked_keys")
-            if config.revoked_keys_path is not None
-            else None
+            RevokedKeys(config.revoked_keys_path) if config.revoked_keys_path is not None else None
         )
         if not len(authorized_keys):
             log.warning("no usable key in %s: every login is refused", authorized_keys.path)

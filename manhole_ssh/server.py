@@ -20,10 +20,11 @@ import asyncssh
 
 from .audit import audit
 from .auth import AuthorizedKey, AuthorizedKeys
-from .certificates import check_certificate, check_certificates_here
+from .certificates import check_certificate, check_certificates_here, service_user
 from .config import Limits
 from .listeners import peer_credentials
 from .penalties import SourcePenalties
+from .revocation import RevokedKeys
 from .session import ManholeSession, SessionContext
 from .transport import tune_connection
 
@@ -77,22 +78,21 @@ class ServerSettings:
         self.servers: set[ManholeServer] = set()  # one per open connection
         self.penalties = SourcePenalties()
         self.revoked: set[str] = set()  # fingerprints refused by Manhole.revoke()
-        self.revoked_keys: AuthorizedKeys | None = None  # a revoked-keys file, if any
+        self.revoked_keys: RevokedKeys | None = None  # a revoked-keys file, if any
 
-    def revocation(self, key: asyncssh.SSHKey, fingerprint: str) -> str | None:
-        """Why ``key`` is revoked, or ``None``. An unusable revoked-keys file revokes every
-        key (as sshd's RevokedKeys does): a list meant to keep someone out must not fail open.
-        """
+    def revocation(
+        self, key: asyncssh.SSHKey, fingerprint: str, certificate: Any = None
+    ) -> str | None:
+        """Why ``key`` (or ``certificate``, of that key) is revoked, or ``None``. An unusable
+        revoked-keys file revokes every key (as sshd's RevokedKeys does): a list meant to
+        keep someone out must not fail open."""
         if fingerprint in self.revoked:
             return "key revoked (Manhole.revoke)"
-        revoked_keys = self.revoked_keys
-        if revoked_keys is None:
+        if certificate is not None and certificate.signing_key.get_fingerprint() in self.revoked:
+            return "certificate authority revoked (Manhole.revoke)"
+        if self.revoked_keys is None:
             return None
-        if not revoked_keys.reload_if_changed():
-            return f"revoked_keys file {revoked_keys.path} cannot be used"
-        if revoked_keys.listed(key):
-            return f"key listed in {revoked_keys.path}"
-        return None
+        return self.revoked_keys.refusal(key, certificate)
 
     def end_sessions_of(self, fingerprints: set[str], reason: str) -> int:
         """End every connection logged in with one of ``fingerprints``; how many."""
@@ -158,9 +158,8 @@ class ManholeServer(asyncssh.SSHServer):
         accepted = self._accepted
         if accepted is None:
             return False
-        entries = [accepted] if accepted.authority is None else [accepted, accepted.authority]
         revocation = self._settings.revocation
-        return any(revocation(entry.key, entry.fingerprint) is not None for entry in entries)
+        return revocation(accepted.key, accepted.fingerprint, accepted.certificate) is not None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.connection = conn
@@ -282,21 +281,16 @@ class ManholeServer(asyncssh.SSHServer):
         the signature after this returns true."""
         if self._failures >= self._settings.limits.max_auth_tries:
             return False  # the connection is being cut
+        entry: AuthorizedKey | None = None
         try:
             reason = self._settings.revocation(key, key.get_fingerprint("sha256"))
-            entry = self._settings.authorized_keys.find(key) if reason is None else None
+            if reason is None:
+                entry, reason = self._settings.authorized_keys.match(key, self.source)
         except Exception:
             log.exception("refusing key: reading authorized_keys failed")
             reason, entry = "reading the key files failed", None
-        if reason is None:
-            reason = (
-                f"key not in {self._settings.authorized_keys.path}"
-                if entry is None
-                else entry.options.refusal(self.source)
-            )
-        if reason is not None:
-            self._refused(username, key, reason)
-            entry = None
+        if entry is None:
+            self._refused(username, key, reason or "refused")
         self._candidate = entry
         return entry is not None
 
@@ -314,10 +308,10 @@ class ManholeServer(asyncssh.SSHServer):
         try:
             entry, reason = check_certificate(
                 cert,
-                username,
                 self.source,
                 settings.authorized_keys,
-                lambda key: settings.revocation(key, key.get_fingerprint("sha256")),
+                lambda cert: settings.revocation(cert.key, cert.key.get_fingerprint(), cert),
+                service_user(),
             )
         except Exception:
             log.exception("refusing a certificate: checking it failed")

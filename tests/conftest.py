@@ -22,6 +22,8 @@ import pexpect
 import pyte
 import pytest
 
+from manhole_ssh.hostkey import write_host_key
+
 HOST_APP = Path(__file__).with_name("host_app.py")
 
 if shutil.which("ssh") is None:
@@ -69,12 +71,7 @@ def keys(tmp_path: Path) -> Keys:
     authorized_keys.write_bytes(client_key.with_suffix(".pub").read_bytes())
     authorized_keys.chmod(0o600)
     host_key = folder / "ssh_host_ed25519_key"
-    subprocess.run(
-        [sys.executable, "-m", "manhole_ssh", "keygen", str(host_key)],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
+    write_host_key(host_key)  # what `manhole-ssh keygen` does (its own test runs the command)
     return Keys(folder, client_key, other_key, authorized_keys, host_key)
 
 
