@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import sys
 import threading
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
-
-from .sessionhelp import SessionHelp
-from .shell import sh
 
 __all__ = ["MANHOLE_THREAD_PREFIX", "SessionExit", "make_namespace", "threads"]
 
@@ -69,6 +65,13 @@ def make_namespace(
     :param pager: how ``help()`` shows a text on the session's terminal; ``None`` (no
         terminal): it writes the text out.
     """
+    # Imported here, with the first session: install() imports this module (for
+    # MANHOLE_THREAD_PREFIX), and must not import asyncio or pydoc before a client comes.
+    import asyncio
+
+    from .sessionhelp import SessionHelp
+    from .shell import sh
+
     namespace: dict[str, Any] = {
         "__name__": "__manhole__",
         "__builtins__": builtins,
