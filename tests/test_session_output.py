@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import pytest
@@ -99,7 +98,7 @@ def _as_python_shows(*argv: str, code: str) -> str:
     return subprocess.run(command, input=stdin, capture_output=True, text=True).stderr
 
 
-@pytest.mark.parametrize("code", ["def", "1 +", "1/0", CHAINED])
+@pytest.mark.parametrize("code", ["def", CHAINED])
 def test_tracebacks_show_only_the_users_code(host: Host, keys: Keys, code: str) -> None:
     """A SyntaxError in an exec session showed frames of session.py and executor.py above
     it; exec and script sessions now show what ``python -c`` and ``python -`` show."""
@@ -223,6 +222,16 @@ def test_help_is_plain_text_without_a_terminal(host: Host, keys: Keys) -> None:
     assert "class str" not in host.read_output(0.2)
 
 
+def _dropping(host: Host, keys: Keys) -> bool:
+    """Whether a session of ``host`` is dropping output printed on the host's loop (its
+    client is that far behind), as seen from another session."""
+    probe = (
+        "import gc; any(getattr(thing, '_dropping', False) for thing in gc.get_objects() "
+        "if type(thing).__name__ == 'ChannelOutput')"
+    )
+    return exec_code(host.port, keys.client_key, probe).stdout == "True\n"
+
+
 def test_a_client_that_stops_reading_never_stalls_the_host_loop(keys: Keys) -> None:
     """What a statement's coroutine prints on the host's loop goes to the session; a writer
     there must not wait for a client that stopped reading (the host's whole loop would
@@ -241,16 +250,7 @@ def test_a_client_that_stops_reading_never_stalls_the_host_loop(keys: Keys) -> N
         def counter() -> int:
             return int(exec_code(host.port, keys.client_key, "state['counter']").stdout)
 
-        running = (
-            "any(task.get_coro().cr_code.co_filename == '<manhole>' "
-            "for task in asyncio.all_tasks(host_loop))"
-        )
-        wait_for(
-            lambda: exec_code(host.port, keys.client_key, running).stdout == "True\n",
-            10,
-            "the flood to run on the host's loop",
-        )
-        time.sleep(1)  # the client's buffers and window fill up meanwhile
+        wait_for(lambda: _dropping(host, keys), 20, "the flood's output to be dropped")
         first = counter()
         wait_for(lambda: counter() > first + 5, 10, "the host's loop to go on ticking")
         assert rss_kb(host.process.pid) - before < 20_000
@@ -269,8 +269,10 @@ def test_output_dropped_on_the_host_loop_is_accounted_for(asyncio_host: Host, ke
     async def read_after_a_pause() -> str:
         async with asyncssh_client(asyncio_host.port, client_keys=[str(keys.client_key)]) as conn:
             process = await conn.create_process(code)
-            conn._transport.pause_reading()  # reads nothing for a while
-            await asyncio.sleep(2)
+            conn._transport.pause_reading()  # reads nothing until output is being dropped
+            await asyncio.to_thread(
+                wait_for, lambda: _dropping(asyncio_host, keys), 20, "output to be dropped"
+            )
             conn._transport.resume_reading()
             return str(await asyncio.wait_for(process.stdout.read(), 30))
 
