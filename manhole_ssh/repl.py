@@ -15,6 +15,7 @@ import functools
 import io
 import re
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO, cast
 
 import jedi.settings
@@ -413,6 +414,18 @@ class Repl:
             self.output.write("\n")
             self.output.flush()
         python.current_statement_index += 1
+
+    def around_their_output(self, send: Callable[[], None]) -> None:
+        """Send output that is not the REPL's own (a task an earlier statement started,
+        printing while the prompt shows) above the prompt, not into it: the prompt is
+        erased first and drawn again below (called on the server's loop)."""
+        app = self.python.app
+        if not app.is_running or self.accepted or app.future is None or app.future.done():
+            send()
+            return
+        app.renderer.erase()
+        send()
+        app.invalidate()
 
     def show_exception(self, error: BaseException) -> None:
         self.python._handle_exception(error)

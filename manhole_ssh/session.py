@@ -366,6 +366,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         term, columns, rows = self._terminal
         repl = Repl(self._namespace, self._streams.stdout, term=term, columns=columns, rows=rows)
         self._repl = repl
+        self._stdout.around_their_output = repl.around_their_output
         self._stdout.write(_banner(self._context.identity) + repl.probe_cursor_position_reports())
         executor = self._executor
         assert executor is not None
@@ -568,6 +569,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if self._repl is not None:
             self._repl.close()
             self._repl = None
+        if self._stdout is not None:
+            self._stdout.around_their_output = None  # holds the REPL
         if self._executor is not None:
             self._executor.close()
 

@@ -77,6 +77,8 @@ class ChannelOutput:
         self._unwaited = 0  # characters taken from writers that may not wait, while behind
         self._dropped = 0  # characters dropped from them past _LOOP_WRITER_LIMIT
         self._dropping = False  # their output is dropped until the client catches up
+        # Called (on the loop) with a function sending what other threads wrote.
+        self.around_their_output: Callable[[Callable[[], None]], None] | None = None
 
     def write(self, text: str, *, wait: bool = True) -> int:
         """Queue ``text`` for the channel; with ``wait`` (a worker thread), wait while the
@@ -103,7 +105,7 @@ class ChannelOutput:
             self._pending_size += len(text)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
-                self._loop.call_soon_threadsafe(self._flush)
+                self._loop.call_soon_threadsafe(self._flush_from_writers)
         return len(text)
 
     def pause(self) -> None:
@@ -119,7 +121,7 @@ class ChannelOutput:
             self._dropping = False
             if self._dropped and not self._flush_scheduled:
                 self._flush_scheduled = True  # to say what was dropped
-                self._loop.call_soon(self._flush)
+                self._loop.call_soon(self._flush_from_writers)
             self._condition.notify_all()
 
     def drain(self) -> None:
@@ -147,7 +149,22 @@ class ChannelOutput:
         except RuntimeError:
             return False
 
+    def _flush_from_writers(self) -> None:
+        """Send, on the loop, what other threads wrote: through ``around_their_output``
+        when set (the REPL, moving its prompt out of the way)."""
+        around = self.around_their_output
+        if around is None:
+            self._flush()
+        else:
+            text = self._take_pending()  # before the REPL's own writes flush it
+            if text:
+                around(lambda: self._send_now(text))
+
     def _flush(self) -> None:
+        self._send_now(self._take_pending())
+
+    def _take_pending(self) -> str:
+        """What is waiting to be sent (and what was dropped, once that is over)."""
         with self._condition:
             text = "".join(self._pending)
             self._pending.clear()
@@ -164,8 +181,7 @@ class ChannelOutput:
                 )
                 self._dropped = 0
             self._condition.notify_all()
-        if text:
-            self._send_now(text)
+        return text
 
     def _send_now(self, text: str) -> None:
         if self._closed or not text:

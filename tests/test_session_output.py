@@ -67,6 +67,26 @@ def test_await_output_reaches_exec_and_script_sessions(keys: Keys) -> None:
         stop_host(host)
 
 
+def test_output_of_a_task_prints_above_the_prompt_not_into_it(
+    terminals: OpenTerminal, asyncio_host: Host, keys: Keys
+) -> None:
+    """A task an earlier statement started printed at the cursor, into the line being
+    typed at the prompt (">>> 1 + late")."""
+    terminal = terminals(ssh_argv(asyncio_host.port, keys.client_key, "-tt", "127.0.0.1"))
+    terminal.wait_prompt()
+    terminal.send(
+        "await asyncio.sleep(0); asyncio.get_running_loop().call_later(0.5, print, 'late')\r"
+    )
+    terminal.expect("TimerHandle")
+    terminal.wait_prompt()
+    terminal.send("1 + ")
+    text = terminal.wait_screen(
+        lambda text: ">>> 1 +" in text.partition("\nlate\n")[2], "'late', then the prompt below"
+    )
+    assert ">>> 1 + late" not in text
+    terminal.evaluate("2", "3")
+
+
 def test_await_output_reaches_the_repl(terminals: OpenTerminal, keys: Keys) -> None:
     host = _chatty_asyncio_host(keys)
     try:
@@ -264,7 +284,10 @@ def test_output_dropped_on_the_host_loop_is_accounted_for(asyncio_host: Host, ke
     """Every character printed on the host's loop for a client that stopped reading for a
     while either arrives or is counted in the notice the session gets: none goes silently."""
     lines = 20_000
-    code = f"for i in range({lines}):\n    print('x' * 999)\n    await asyncio.sleep(0)\n"
+    code = (
+        f"for i in range({lines}):\n    print('x' * 999)\n    await asyncio.sleep(0)\n"
+        "while not state.get('read_again'):\n    await asyncio.sleep(0.01)\n"
+    )  # the session stays, and so does its dropping, until the client reads again
 
     async def read_after_a_pause() -> str:
         async with asyncssh_client(asyncio_host.port, client_keys=[str(keys.client_key)]) as conn:
@@ -274,6 +297,7 @@ def test_output_dropped_on_the_host_loop_is_accounted_for(asyncio_host: Host, ke
                 wait_for, lambda: _dropping(asyncio_host, keys), 20, "output to be dropped"
             )
             conn._transport.resume_reading()
+            exec_code(asyncio_host.port, keys.client_key, "state['read_again'] = True")
             return str(await asyncio.wait_for(process.stdout.read(), 30))
 
     received = asyncio.run(read_after_a_pause())
