@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .config import ConfigError
+from .config import ConfigError, spelled
 from .filemodes import check_not_writable_by_others, read_checked_text
 
 if TYPE_CHECKING:
@@ -91,8 +91,8 @@ def _file_text(path: Path) -> str:
     except FileNotFoundError:
         raise ConfigError(
             f"authorized_keys {path} does not exist: nobody could log in. Create it with the "
-            f"public keys allowed in (one per line, as in ~/.ssh/authorized_keys), or pass "
-            f"authorized_keys=PATH"
+            f"public keys allowed in (one per line, as in ~/.ssh/authorized_keys), or give "
+            f"{spelled('authorized_keys', 'PATH')}"
         ) from None
     except OSError as error:
         raise ConfigError(f"authorized_keys {path} cannot be read: {error.strerror}") from None

@@ -14,7 +14,13 @@ import sys
 
 import manhole_ssh
 
-from .config import ConfigError, environment_enabled, environment_options
+from .config import (
+    ENVIRONMENT,
+    ConfigError,
+    environment_enabled,
+    environment_options,
+    options_given_through,
+)
 from .manhole import Manhole
 
 __all__ = ["manhole"]
@@ -27,7 +33,8 @@ def _install_from_environment() -> Manhole | None:
     try:
         if not environment_enabled():
             return None
-        return manhole_ssh.install(**environment_options())
+        with options_given_through(ENVIRONMENT, {}):
+            return manhole_ssh.install(**environment_options())
     except ConfigError as error:
         print(f"manhole-ssh: no manhole in this process: {error}", file=sys.stderr, flush=True)
         return None

@@ -9,10 +9,15 @@ import socket
 import stat
 from pathlib import Path
 
-from .config import ConfigError
+from .config import ConfigError, spelled
 from .filemodes import check_not_writable_by_others
 
-__all__ = ["bind_tcp", "bind_unix", "peer_credentials"]
+__all__ = ["AddressInUse", "bind_tcp", "bind_unix", "peer_credentials"]
+
+
+class AddressInUse(ConfigError):
+    """The port or socket path asked for is held by another program (or another manhole)."""
+
 
 _BACKLOG = 64
 
@@ -28,9 +33,9 @@ def bind_tcp(address: str, port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         if error.errno == errno.EADDRINUSE:
-            raise ConfigError(
+            raise AddressInUse(
                 f"port {port} on {host} is already in use (another manhole or program "
-                f"listens there): pass another port=, or port=0 for any free port"
+                f"listens there): give another port, or {spelled('port', '0')} for any free one"
             ) from None
         raise ConfigError(f"cannot listen on {host} port {port}: {error.strerror}") from None
     sock.setblocking(False)
@@ -49,8 +54,10 @@ def bind_unix(path: Path) -> socket.socket:
             raise ConfigError(f"socket_path {path} exists and is not a socket: remove it first")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             if probe.connect_ex(str(path)) == 0:
-                raise ConfigError(
-                    f"socket_path {path} is in use by a running program (another manhole?)"
+                raise AddressInUse(
+                    f"socket_path {path} is in use by a running program (another manhole?): "
+                    f"give another, or one with {{pid}} in it "
+                    f"({spelled('socket_path', '/run/app/manhole-{pid}.sock')})"
                 )
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -18,6 +18,7 @@ import os
 import select
 import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -174,6 +175,25 @@ class Manhole:
         )
         self._thread.start()
 
+    def decline(self, reason: str) -> None:
+        """Do not listen in this process (a reloader's parent, a worker whose port a
+        sibling holds): ``running`` stays false and ``error`` says why."""
+        self.error = ConfigError(reason)
+        self._stopped.set()
+
+    def where(self) -> str:
+        """Where this manhole listens, as a person would say it."""
+        places = []
+        if self.config.listen_tcp and self.port:
+            places.append(f"{self.address} port {self.port}")
+        if self.socket_path is not None:
+            places.append(f"socket {self.socket_path}")
+        if places:
+            return " and ".join(places)
+        if self._activation_signal is not None:
+            return f"nothing yet: it waits for {self._signal_name()}"
+        return "nothing"
+
     def _listen(self) -> None:
         config = self.config
         host_key = self.host_key_fingerprint or (
@@ -193,13 +213,15 @@ class Manhole:
                     describe_sources(config.authorized_keys),
                     os.getpid(),
                 )
+            # (No ready-made ssh command: without the right -i it fails for most users.)
             log.info(
-                "manhole-ssh listening on %s port %d (host key %s); connect with: ssh -p %d %s",
+                "manhole-ssh listening on %s port %d in process %d (host key %s); "
+                "`manhole-ssh connect %d` enters it",
                 self.address,
                 self.port,
+                os.getpid(),
                 host_key,
-                self.port,
-                self.address,
+                os.getpid(),
             )
         if config.socket_path is not None:
             try:
@@ -219,20 +241,23 @@ class Manhole:
         self._publish()
         atexit.register(self._close_listeners)  # the process may end without stop()
 
-    def _publish(self) -> None:
-        """Write (or rewrite) the discovery record that ``manhole-ssh list`` reads. Not
-        being listed is no reason to refuse to serve: a failure is only logged."""
+    def _publish(self, waiting_for: str | None = None) -> None:
+        """Write (or rewrite) the discovery record that ``manhole-ssh list`` reads (one that
+        waits for its activation signal says so). Not being listed is no reason to refuse to
+        serve: a failure is only logged."""
         from .discovery import DiscoveryError, write_record
 
         public_key = self._host_public_key
+        listening = waiting_for is None
         try:
             self.record_path = write_record(
-                address=self.address if self.config.listen_tcp else None,
-                port=self.port if self.config.listen_tcp else None,
+                address=self.address if self.config.listen_tcp and listening else None,
+                port=self.port if self.config.listen_tcp and listening else None,
                 socket_path=self.socket_path,
                 host_key=public_key_line(public_key) if public_key is not None else None,
                 fingerprint=self.host_key_fingerprint,
                 started=self._started,
+                activate_on=waiting_for,
             )
         except (DiscoveryError, OSError) as error:
             log.warning("manhole-ssh writes no discovery record (manhole-ssh list): %s", error)
@@ -250,6 +275,9 @@ class Manhole:
             ) from None
         self._activation_signal = signal_number
         log.info("manhole-ssh waits for %s (kill -%s %d) to listen", name, name[3:], os.getpid())
+        self._started = time.time()
+        self._publish(waiting_for=name)
+        atexit.register(self._close_listeners)  # (which also removes the record)
 
     def _on_activation_signal(self, signal_number: int, frame: FrameType | None) -> None:
         self._activation.set()
@@ -276,6 +304,17 @@ class Manhole:
         if loop is not None and settings is not None:
             with contextlib.suppress(RuntimeError):  # the loop already closed
                 loop.call_soon_threadsafe(settings.end_sessions_of, {fingerprint}, "key revoked")
+
+    def set_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the top-level ``await`` of sessions started from now on on ``loop``: for a
+        service that starts its loop after ``install()`` in a way sessions cannot find
+        (uvloop, or loops in several threads). Safe to call from any thread."""
+        asyncio_module = sys.modules.get("asyncio")
+        if asyncio_module is None or not isinstance(loop, asyncio_module.AbstractEventLoop):
+            raise ConfigError(f"loop must be an asyncio event loop, not {type(loop).__name__}")
+        self.config = self.config._replace(loop=loop)
+        if self._settings is not None:
+            self._settings.host_loop = loop
 
     @property
     def running(self) -> bool:

@@ -279,14 +279,16 @@ class Repl:
         self.output = _ChannelOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
         self._cpr_probe_pending = False
         self._closed = self._released = False
+        # Read through self, so that close() lets the session's namespace go at once.
+        self._namespace = namespace
         self.python = _ManholePythonRepl(
-            get_globals=lambda: namespace,
+            get_globals=lambda: self._namespace,
             input=self._input,
             output=self.output,
             color_depth=self.output.get_default_color_depth(),
             _completer=_NameCompleter(
-                lambda: namespace,
-                lambda: namespace,
+                lambda: self._namespace,
+                lambda: self._namespace,
                 lambda: self.python.enable_dictionary_completion,
             ),
         )
@@ -438,6 +440,7 @@ class Repl:
         """End the REPL. A running prompt is told to exit, and the input pipe is closed once
         it has (closing it under the application breaks its clean-up)."""
         self._closed = True
+        self._namespace = {}
         app = self.python.app
         if app.is_running:
             if app.future is not None and not app.future.done():

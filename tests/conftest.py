@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import re
 import select
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import termios
@@ -22,6 +25,7 @@ import pexpect
 import pyte
 import pytest
 
+from manhole_ssh.connecting import Record, read_records
 from manhole_ssh.hostkey import write_host_key
 
 HOST_APP = Path(__file__).with_name("host_app.py")
@@ -73,6 +77,27 @@ def keys(tmp_path: Path) -> Keys:
     host_key = folder / "ssh_host_ed25519_key"
     write_host_key(host_key)  # what `manhole-ssh keygen` does (its own test runs the command)
     return Keys(folder, client_key, other_key, authorized_keys, host_key)
+
+
+def socket_of_user(uid: int, family: int = socket.AF_INET) -> socket.socket:
+    """A TCP socket made by user ``uid`` (the kernel records who made a socket, as the
+    server's per-user penalties on loopback read it), for a test to connect as "another
+    local user" without any file of the test being readable by that user. Needs root:
+    a forked child drops to ``uid``, makes the socket and passes it back."""
+    parent_end, child_end = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing but the socket, then out
+        try:
+            os.setuid(uid)
+            made = socket.socket(family, socket.SOCK_STREAM)
+            socket.send_fds(child_end, [b"s"], [made.fileno()])
+        finally:
+            os._exit(0)
+    child_end.close()
+    with parent_end:
+        _, descriptors, _, _ = socket.recv_fds(parent_end, 1, 1)
+    os.waitpid(pid, 0)
+    return socket.socket(fileno=descriptors[0])
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
@@ -368,3 +393,54 @@ def terminals() -> Iterator[Callable[..., Terminal]]:
     yield open_terminal
     for terminal in opened:
         terminal.close()
+
+
+Launch = Callable[..., subprocess.Popen[str]]
+
+
+@pytest.fixture
+def launch(keys: Keys) -> Iterator[Launch]:
+    """Start a program in a session of its own, with MANHOLE_SSH_* set from ``env``;
+    the whole process group is killed at the end."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(
+        argv: list[str], env: dict[str, str], cwd: Path | None = None
+    ) -> subprocess.Popen[str]:
+        environment = {
+            **os.environ,
+            "MANHOLE_SSH_PORT": "0",
+            "MANHOLE_SSH_AUTHORIZED_KEYS": str(keys.authorized_keys),
+            "MANHOLE_SSH_HOST_KEY": str(keys.host_key),
+            **env,
+        }
+        process = subprocess.Popen(
+            argv,
+            env=environment,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=10)
+
+
+def records_of(pids: set[int] | None = None, count: int = 1, timeout: float = 20) -> list[Record]:
+    """Wait until ``count`` manholes are listed (of these ``pids``, if given)."""
+    found: list[Record] = []
+
+    def listed() -> bool:
+        found[:] = [r for r in read_records() if pids is None or r.pid in pids]
+        return len(found) >= count
+
+    wait_for(listed, timeout, f"{count} discovery record(s)")
+    return found

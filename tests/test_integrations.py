@@ -3,69 +3,13 @@ run`, a gunicorn pre-fork server, a program whose main thread is stuck for good.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Keys, exec_code, wait_for
-
-from manhole_ssh.connecting import Record, read_records
-
-Launch = Callable[..., subprocess.Popen[str]]
-
-
-@pytest.fixture
-def launch(keys: Keys) -> Iterator[Launch]:
-    """Start a program in a session of its own, with MANHOLE_SSH_* set from ``env``;
-    the whole process group is killed at the end."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(
-        argv: list[str], env: dict[str, str], cwd: Path | None = None
-    ) -> subprocess.Popen[str]:
-        environment = {
-            **os.environ,
-            "MANHOLE_SSH_PORT": "0",
-            "MANHOLE_SSH_AUTHORIZED_KEYS": str(keys.authorized_keys),
-            "MANHOLE_SSH_HOST_KEY": str(keys.host_key),
-            **env,
-        }
-        process = subprocess.Popen(
-            argv,
-            env=environment,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate(timeout=10)
-
-
-def records_of(pids: set[int] | None = None, count: int = 1, timeout: float = 20) -> list[Record]:
-    """Wait until ``count`` manholes are listed (of these ``pids``, if given)."""
-    found: list[Record] = []
-
-    def listed() -> bool:
-        found[:] = [r for r in read_records() if pids is None or r.pid in pids]
-        return len(found) >= count
-
-    wait_for(listed, timeout, f"{count} discovery record(s)")
-    return found
+from conftest import Keys, Launch, exec_code, records_of
 
 
 def test_zero_code_enable_with_manhole_ssh_auto(keys: Keys, launch: Launch, tmp_path: Path) -> None:
