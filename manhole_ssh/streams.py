@@ -77,15 +77,19 @@ class ChannelOutput:
         self._unwaited = 0  # characters taken from writers that may not wait, while behind
         self._dropped = 0  # characters dropped from them past _LOOP_WRITER_LIMIT
         self._dropping = False  # their output is dropped until the client catches up
-        # Called (on the loop) with a function sending what other threads wrote.
-        self.around_their_output: Callable[[Callable[[], None]], None] | None = None
+        # Called (on the loop) with what other threads wrote and the function that sends
+        # text; returns what it held back (a line not ended yet), sent with the next text.
+        self.around_their_output: Callable[[str, Callable[[str], None]], str] | None = None
+        self._held = ""
 
     def write(self, text: str, *, wait: bool = True) -> int:
         """Queue ``text`` for the channel; with ``wait`` (a worker thread), wait while the
         client is behind; without (an event loop's thread), drop it once the client is
         :data:`_LOOP_WRITER_LIMIT` behind."""
         if self._on_loop():
-            self._flush()
+            if self.around_their_output is None:
+                self._flush()  # what other threads wrote first, in order
+            # (else it is on its way, through the REPL, which is what writes here)
             self._send_now(text)
             return len(text)
         with self._condition:
@@ -153,12 +157,11 @@ class ChannelOutput:
         """Send, on the loop, what other threads wrote: through ``around_their_output``
         when set (the REPL, moving its prompt out of the way)."""
         around = self.around_their_output
+        text = self._take_pending()  # before the REPL's own writes (an erase) flush it
         if around is None:
-            self._flush()
-        else:
-            text = self._take_pending()  # before the REPL's own writes flush it
-            if text:
-                around(lambda: self._send_now(text))
+            self._send_now(text)
+        elif text:
+            self._held = around(text, self._send_now)
 
     def _flush(self) -> None:
         self._send_now(self._take_pending())
@@ -166,7 +169,8 @@ class ChannelOutput:
     def _take_pending(self) -> str:
         """What is waiting to be sent (and what was dropped, once that is over)."""
         with self._condition:
-            text = "".join(self._pending)
+            text = self._held + "".join(self._pending)
+            self._held = ""
             self._pending.clear()
             self._pending_size = 0
             self._flush_scheduled = False
