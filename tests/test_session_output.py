@@ -26,8 +26,7 @@ from test_adversarial import rss_kb
 
 OpenTerminal = Callable[..., Terminal]
 
-# A statement that prints before and after an await, from a task it creates and awaits, and
-# from a task it leaves running, which prints once the statement has ended.
+# A statement that prints before and after an await, and from a task it creates on the loop.
 AWAITING_STATEMENT = """\
 import asyncio
 async def child():
@@ -40,9 +39,8 @@ print('after-await')
 
 
 def _chatty_asyncio_host(keys: Keys) -> Host:
-    host = start_host(keys, "--asyncio", "--chatty-task")
-    host.read_output(0.2)
-    return host
+    """An asyncio host whose own task prints ``host-task-line <n>`` every 20 ms."""
+    return start_host(keys, "--asyncio", "--chatty-task")
 
 
 def test_await_output_reaches_exec_and_script_sessions(keys: Keys) -> None:
@@ -61,8 +59,11 @@ def test_await_output_reaches_exec_and_script_sessions(keys: Keys) -> None:
         assert "await" not in printed_by_host and "child" not in printed_by_host
         # The host's own task on the same loop kept printing to the host's stdout.
         last = int(printed_by_host.rsplit("host-task-line ", 1)[1].split()[0])
-        host.read_output(0.3)
-        assert f"host-task-line {last + 5}" in host.read_output()
+        wait_for(
+            lambda: f"host-task-line {last + 5}\n" in host.read_output(0.05),
+            10,
+            "the host's task to go on printing to the host's stdout",
+        )
     finally:
         stop_host(host)
 
