@@ -8,6 +8,7 @@ from bench import (
     connect_to_prompt,
     eval_round_trip,
     exec_round_trip,
+    green_stall,
     host_impact,
     idle_cost,
     peer,
@@ -31,6 +32,7 @@ def main() -> None:
         host_impact,
         scale,
         peer,
+        green_stall,
     ):
         print(f"running {module.__name__} …", flush=True)
         rows += module.measure()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .config import ConfigError, spelled
 from .filemodes import check_not_writable_by_others
+from .originals import socket_class
 
 __all__ = ["AddressInUse", "bind_tcp", "bind_unix", "peer_credentials"]
 
@@ -25,7 +26,7 @@ _BACKLOG = 64
 def bind_tcp(address: str, port: int) -> socket.socket:
     host = "127.0.0.1" if address == "localhost" else address
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket_class()(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -52,7 +53,7 @@ def bind_unix(path: Path) -> socket.socket:
     if path.exists() or path.is_symlink():
         if not stat.S_ISSOCK(path.lstat().st_mode):
             raise ConfigError(f"socket_path {path} exists and is not a socket: remove it first")
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        with socket_class()(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             if probe.connect_ex(str(path)) == 0:
                 raise AddressInUse(
                     f"socket_path {path} is in use by a running program (another manhole?): "
@@ -60,7 +61,7 @@ def bind_unix(path: Path) -> socket.socket:
                     f"({spelled('socket_path', '/run/app/manhole-{pid}.sock')})"
                 )
         path.unlink()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = socket_class()(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(str(path))
         # (The umask is the host's to set, so the mode is set after bind(); before the

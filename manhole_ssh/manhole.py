@@ -10,24 +10,25 @@ still answers when the host's main thread or loop is stuck.
 
 from __future__ import annotations
 
+import _socket
 import atexit
 import contextlib
 import errno
 import logging
 import os
-import select
 import signal
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from . import originals
 from .auth import describe_sources, precheck_authorized_keys
 from .config import Config, ConfigError
 from .filemodes import check_opened, resolve_checked
+from .green import import_early_if_green
 from .helpers import MANHOLE_THREAD_PREFIX
 from .hostkey import fingerprint_of, host_public_key, precheck_host_key, public_key_line
 from .listeners import bind_tcp, bind_unix
@@ -79,7 +80,7 @@ def _close_loop_descriptors(loop: asyncio.AbstractEventLoop) -> None:
     ]
     sockets += [getattr(loop, "_ssock", None), getattr(loop, "_csock", None)]
     for sock in sockets:
-        if isinstance(sock, socket.socket):
+        if isinstance(sock, _socket.socket):  # a real socket (green ones wrap one)
             sock.close()
     selector = getattr(loop, "_selector", None)
     if selector is not None:
@@ -123,21 +124,21 @@ class Manhole:
         self.socket_path: Path | None = None
         self.record_path: Path | None = None  # this manhole's discovery record
         self._listeners: list[socket.socket] = []
-        self._thread: threading.Thread | None = None
+        self._thread: originals.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
-        self._stopped = threading.Event()
+        self._stopped = originals.new_event()
         self._stop_timeout = 5.0
         self._audit_file: AuditFile | None = None
         self._revoked: set[str] = set()  # fingerprints given to revoke()
         self._settings: ServerSettings | None = None
-        self._activation = threading.Event()
+        self._activation = originals.new_event()
         self._activation_signal: int | None = None
         self._previous_handler: Any = None
         self._started = 0.0
         self._host_public_key: bytes | None = None
         # A pipe that wakes the dormant thread; closed (-1) under the lock when it ends.
-        self._wakeup_lock = threading.Lock()
+        self._wakeup_lock = originals.allocate_lock()
         self._wakeup_read = self._wakeup_write = -1
 
     def start(self) -> None:
@@ -160,6 +161,7 @@ class Manhole:
             prepare_recordings_folder(config.session_recordings)
         if config.audit_file is not None:
             self._audit_file = open_audit_file(config.audit_file)
+        import_early_if_green()
         try:
             if config.activate_on is None:
                 self._listen()
@@ -170,7 +172,8 @@ class Manhole:
                 self._audit_file.detach()
             raise
         self._wakeup_read, self._wakeup_write = os.pipe()
-        self._thread = threading.Thread(
+        # A real OS thread even in a gevent or eventlet host (see originals.py).
+        self._thread = originals.Thread(
             target=self._thread_main, name=MANHOLE_THREAD_PREFIX, daemon=config.daemon
         )
         self._thread.start()
@@ -335,7 +338,7 @@ class Manhole:
         if loop is not None and stop_requested is not None:
             with contextlib.suppress(RuntimeError):  # the loop already closed
                 loop.call_soon_threadsafe(stop_requested.set)
-        if self._thread is not None and self._thread is not threading.current_thread():
+        if self._thread is not None and self._thread is not originals.current_thread():
             self._thread.join(timeout + 1.0)
         self._close_listeners()
         if self._audit_file is not None:
@@ -376,7 +379,7 @@ class Manhole:
                 with contextlib.suppress(OSError):
                     os.close(descriptor)
         self._wakeup_read = self._wakeup_write = -1
-        self._wakeup_lock = threading.Lock()
+        self._wakeup_lock = originals.allocate_lock()
         if self._loop is not None:
             _close_loop_descriptors(self._loop)
         if self._audit_file is not None:
@@ -418,25 +421,27 @@ class Manhole:
     def _wait_for_first_connection(self) -> bool:
         """Sleep, importing nothing, until a client connects (true) or stop() is called."""
         descriptors = [listener.fileno() for listener in self._listeners]
+        wait_readable = originals.original("select", "select")
         while True:
-            readable, _, _ = select.select([*descriptors, self._wakeup_read], [], [])
+            readable, _, _ = wait_readable([*descriptors, self._wakeup_read], [], [])
             if self._wakeup_read in readable or self._stopped.is_set():
                 return False
             if readable:
                 return True
 
     def _run_server(self) -> None:
-        import asyncio
         from concurrent.futures import ThreadPoolExecutor
 
-        loop = asyncio.new_event_loop()
+        from .realloop import RealThreadPool, new_event_loop
+
+        loop = new_event_loop()
         # prompt_toolkit completes and suggests in the loop's executor: name its threads
         # as the manhole's, so that threads() and the host's own tools can tell.
-        loop.set_default_executor(
-            ThreadPoolExecutor(
-                max_workers=4, thread_name_prefix=f"{MANHOLE_THREAD_PREFIX} executor"
-            )
+        green = originals.green_possible()
+        executor = (RealThreadPool if green else ThreadPoolExecutor)(
+            max_workers=4, thread_name_prefix=f"{MANHOLE_THREAD_PREFIX} executor"
         )
+        loop.set_default_executor(executor)
         self._loop = loop
         try:
             loop.run_until_complete(self._serve())
@@ -444,7 +449,10 @@ class Manhole:
             self.error = error
             log.error("manhole-ssh stopped: %s", error, exc_info=not isinstance(error, ConfigError))
         finally:
-            loop.run_until_complete(loop.shutdown_default_executor())
+            if green:  # asyncio's shutdown_default_executor() waits in a green thread
+                executor.shutdown(wait=True)
+            else:
+                loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
     async def _serve(self) -> None:

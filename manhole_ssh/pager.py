@@ -13,6 +13,7 @@ import queue
 import re
 from collections.abc import Callable
 
+from . import originals
 from .streams import ChannelInput
 
 __all__ = ["TerminalPager"]
@@ -45,7 +46,8 @@ class _Keys:
     """Keys typed on the session's terminal, handed from the server's loop to the pager."""
 
     def __init__(self) -> None:
-        self._chunks: queue.SimpleQueue[str] = queue.SimpleQueue()
+        # A real queue: the pager waits on it in the session's OS thread, gevent or not.
+        self._chunks: queue.SimpleQueue[str] = originals.simple_queue()
         self._keys: list[str] = []
 
     def put(self, text: str) -> None:

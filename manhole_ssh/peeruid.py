@@ -18,6 +18,7 @@ import socket
 import struct
 from pathlib import Path
 
+from .originals import socket_class
 from .penalties import unmapped
 
 __all__ = ["loopback_peer_uid"]
@@ -122,7 +123,8 @@ def _ask_once(family: int, client: Endpoint, server: Endpoint) -> int | None:
         _NLMSG_HEADER.size + len(request), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 1, 0
     )
     try:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_INET_DIAG) as diag:
+        real_socket = socket_class()  # an OS socket even in a gevent or eventlet host
+        with real_socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_INET_DIAG) as diag:
             diag.settimeout(1.0)
             diag.send(header + request)
             answer = diag.recv(65536)

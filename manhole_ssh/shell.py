@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from . import originals
 from .streams import on_a_host_loop
 
 __all__ = ["sh"]
@@ -54,7 +55,10 @@ def sh(command: str | Sequence[str]) -> int:
             "(this statement awaits, so it runs there): use await asyncio.to_thread(sh, …), "
             "or a statement without await"
         )
-    with subprocess.Popen(
+    # The real Popen, selector and sleep (see originals.py): gevent's wait for a child only
+    # in the hub's thread, and this runs in the session's own OS thread.
+    popen: type[subprocess.Popen[bytes]] = originals.original("subprocess", "Popen")
+    with popen(
         command,
         shell=isinstance(command, str),
         stdin=subprocess.DEVNULL,
@@ -77,7 +81,10 @@ def _copy_output(process: subprocess.Popen[bytes]) -> None:
         process.stderr.fileno(): sys.stderr,
     }
     decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in targets}
-    with selectors.DefaultSelector() as selector:
+    selector_class: type[selectors.BaseSelector] = originals.original(
+        "selectors", "DefaultSelector"
+    )
+    with selector_class() as selector:
         for fd in targets:
             selector.register(fd, selectors.EVENT_READ)
         while selector.get_map():
@@ -102,8 +109,9 @@ def _end_process_group(process: subprocess.Popen[bytes]) -> None:
             os.killpg(process.pid, signal_number)
         except ProcessLookupError:
             return
+        sleep = originals.original("time", "sleep")
         deadline = time.monotonic() + _TERMINATE_GRACE
         while process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+            sleep(0.01)
         if process.poll() is not None:
             return

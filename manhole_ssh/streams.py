@@ -26,9 +26,10 @@ import contextvars
 import io
 import re
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import TextIO
+
+from . import originals
 
 __all__ = [
     "ChannelInput",
@@ -68,7 +69,7 @@ class ChannelOutput:
         self._loop = loop
         self._send = send
         self._pty = pty
-        self._condition = threading.Condition()
+        self._condition = originals.new_condition()
         self._pending: list[str] = []
         self._pending_size = 0
         self._flush_scheduled = False
@@ -256,7 +257,7 @@ class ChannelInput(io.TextIOBase):
         self._tty = tty
         self._limit = limit
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._condition = threading.Condition()
+        self._condition = originals.new_condition()
         self._buffer = ""
         self._line = ""  # a typed line not yet ended with Enter (see feed_typed)
         self._eof = False
@@ -381,7 +382,7 @@ class SessionStreams:
         self.stdin = stdin
 
 
-_bound = threading.local()
+_bound = originals.local()
 # The session whose statement the current code runs for (and its tasks, which inherit it).
 _session_streams: contextvars.ContextVar[SessionStreams | None] = contextvars.ContextVar(
     "manhole_ssh_session_streams", default=None
@@ -467,7 +468,7 @@ class ThreadRoutedStream:
         return repr(self._manhole_target())
 
 
-_install_lock = threading.Lock()
+_install_lock = originals.allocate_lock()
 
 
 def install_routing() -> None:

@@ -139,9 +139,11 @@ class Host:
         return self.process.poll() is None
 
 
-def start_host(keys: Keys, *options: str) -> Host:
+def start_host(keys: Keys, *options: str, program: Path = HOST_APP) -> Host:
+    """Start ``program`` (tests/host_app.py by default) with the keys and ``options``, and
+    wait for the ``PORT n`` it prints."""
     process = subprocess.Popen(
-        [sys.executable, str(HOST_APP), str(keys.authorized_keys), str(keys.host_key), *options],
+        [sys.executable, str(program), str(keys.authorized_keys), str(keys.host_key), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -434,12 +436,21 @@ def launch(keys: Keys) -> Iterator[Launch]:
         process.communicate(timeout=10)
 
 
-def records_of(pids: set[int] | None = None, count: int = 1, timeout: float = 20) -> list[Record]:
-    """Wait until ``count`` manholes are listed (of these ``pids``, if given)."""
+def records_of(
+    pids: set[int] | None = None,
+    count: int = 1,
+    timeout: float = 20,
+    exclude: set[int] | None = None,
+) -> list[Record]:
+    """Wait until ``count`` manholes are listed (of these ``pids``, if given); with
+    ``exclude``, return the listed ones whose pid is not in it."""
     found: list[Record] = []
 
     def listed() -> bool:
         found[:] = [r for r in read_records() if pids is None or r.pid in pids]
+        if exclude is not None and len(found) >= count:
+            found[:] = [r for r in found if r.pid not in exclude]
+            return bool(found)
         return len(found) >= count
 
     wait_for(listed, timeout, f"{count} discovery record(s)")
