@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import codecs
 import os
-import selectors
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -33,15 +31,17 @@ _POLL_SLICE = 0.05
 _TERMINATE_GRACE = 0.2
 
 
-def sh(command: str | Sequence[str]) -> int:
+def sh(command: str | Sequence[str]) -> int | None:
     """Run ``command`` with its output and errors streamed to this session; return its exit
-    status (negative: killed by that signal), as ``subprocess.call`` does.
+    status (negative: killed by that signal), as ``subprocess.call`` does, or ``None`` when
+    the host reaped the process itself and the status is lost (a gevent host's hub reaps
+    every child).
 
     :param command: a shell command line (run by ``/bin/sh``), or a list of arguments (run
-        without a shell).
+        without a shell, the program looked up in ``PATH``).
 
-    The command reads nothing (its stdin is ``/dev/null``) and runs in a process group of
-    its own; Ctrl-C ends it, and every process of that group, then raises
+    The command reads nothing (its stdin is ``/dev/null``) and runs in a session and process
+    group of its own; Ctrl-C ends it, and every process of that group, then raises
     ``KeyboardInterrupt``. It runs as the host's user, in the host's working directory and
     environment. Output from processes it leaves running in the background is not waited
     for once it has exited.
@@ -55,63 +55,107 @@ def sh(command: str | Sequence[str]) -> int:
             "(this statement awaits, so it runs there): use await asyncio.to_thread(sh, …), "
             "or a statement without await"
         )
-    # The real Popen, selector and sleep (see originals.py): gevent's wait for a child only
-    # in the hub's thread, and this runs in the session's own OS thread.
-    popen: type[subprocess.Popen[bytes]] = originals.original("subprocess", "Popen")
-    with popen(
-        command,
-        shell=isinstance(command, str),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    ) as process:
-        try:
-            _copy_output(process)
-            return process.wait()
-        except BaseException:
-            _end_process_group(process)
-            raise
+    argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    try:
+        # The real posix_spawnp, not subprocess: gevent's (and its posix_spawnp) watch the
+        # child with the hub's loop, which cannot be done from the session's OS thread.
+        spawn = originals.original("os", "posix_spawnp")
+        pid = spawn(
+            argv[0],
+            argv,
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, out_write, 1),
+                (os.POSIX_SPAWN_DUP2, err_write, 2),
+            ],
+            setsid=True,
+            # As subprocess does: Python ignores SIGPIPE, which `yes | head` must not.
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+        )
+    except BaseException:
+        for descriptor in (out_read, out_write, err_read, err_write):
+            os.close(descriptor)
+        raise
+    os.close(out_write)
+    os.close(err_write)
+    try:
+        _copy_output(pid, {out_read: sys.stdout, err_read: sys.stderr})
+        code = _wait(pid)
+        if code is None:
+            sys.stderr.write("sh: exit status unknown: the host reaped the process itself\n")
+        return code
+    except BaseException:
+        _end_process_group(pid)
+        raise
+    finally:
+        os.close(out_read)
+        os.close(err_read)
 
 
-def _copy_output(process: subprocess.Popen[bytes]) -> None:
-    assert process.stdout is not None and process.stderr is not None
-    targets: dict[int, TextIO] = {
-        process.stdout.fileno(): sys.stdout,
-        process.stderr.fileno(): sys.stderr,
-    }
+def _copy_output(pid: int, targets: dict[int, TextIO]) -> None:
+    """Copy what the child writes to ``targets`` until its pipes close, or it has exited and
+    nothing more is waiting (a process it left in the background may hold them open)."""
+    select = originals.original("select", "select")
     decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in targets}
-    selector_class: type[selectors.BaseSelector] = originals.original(
-        "selectors", "DefaultSelector"
-    )
-    with selector_class() as selector:
-        for fd in targets:
-            selector.register(fd, selectors.EVENT_READ)
-        while selector.get_map():
-            ready = selector.select(_POLL_SLICE)
-            if not ready and process.poll() is not None:
-                break  # it has exited; what is left holding its pipes is not waited for
-            for key, _ in ready:
-                fd = int(key.fd)
-                data = os.read(fd, 65536)
-                if not data:
-                    selector.unregister(fd)
-                text = decoders[fd].decode(data, final=not data)
-                if text:
-                    targets[fd].write(text)
-                    targets[fd].flush()
+    open_descriptors = list(targets)
+    while open_descriptors:
+        ready, _, _ = select(open_descriptors, [], [], _POLL_SLICE)
+        if not ready and _ended(pid):
+            break
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if not data:
+                open_descriptors.remove(fd)
+            text = decoders[fd].decode(data, final=not data)
+            if text:
+                targets[fd].write(text)
+                targets[fd].flush()
 
 
-def _end_process_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the child's process group, SIGKILL if it is still there shortly after."""
+# Children that have ended while still watched here: pid -> exit code (None: unknown,
+# the host reaped it itself, as a gevent hub's SIGCHLD handler does with every child).
+_exited: dict[int, int | None] = {}
+
+
+def _ended(pid: int) -> bool:
+    """Whether the child has ended (it is reaped then, and its exit code kept)."""
+    if pid in _exited:
+        return True
+    waitpid = originals.original("os", "waitpid")  # gevent's waits in its hub's thread
+    try:
+        reaped, status = waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        _exited[pid] = None
+        return True
+    if reaped == 0:
+        return False
+    _exited[pid] = os.waitstatus_to_exitcode(status)
+    return True
+
+
+def _wait(pid: int) -> int | None:
+    """Wait for the child in short sleeps, where Ctrl-C is raised; its exit code."""
+    sleep = originals.original("time", "sleep")
+    while not _ended(pid):
+        sleep(0.01)
+    return _exited.pop(pid)
+
+
+def _end_process_group(pid: int) -> None:
+    """SIGTERM to the child's process group, SIGKILL if it is still there shortly after;
+    the child is reaped."""
+    sleep = originals.original("time", "sleep")
     for signal_number in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(process.pid, signal_number)
+            os.killpg(pid, signal_number)
         except ProcessLookupError:
-            return
-        sleep = originals.original("time", "sleep")
+            break
         deadline = time.monotonic() + _TERMINATE_GRACE
-        while process.poll() is None and time.monotonic() < deadline:
+        while not _ended(pid) and time.monotonic() < deadline:
             sleep(0.01)
-        if process.poll() is not None:
-            return
+        if _ended(pid):
+            break
+    _exited.pop(pid, None)

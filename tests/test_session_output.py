@@ -23,6 +23,7 @@ from conftest import (
     wait_for,
 )
 from test_adversarial import rss_kb
+from test_green import green_host  # noqa: F401 (a fixture)
 
 OpenTerminal = Callable[..., Terminal]
 
@@ -355,3 +356,15 @@ def test_sh_and_help_never_hold_the_host_loop(
     terminal.wait_prompt()
     assert "Help on class str in module builtins" in terminal.transcript
     assert "lines 1-" not in terminal.transcript  # not paged
+
+
+@pytest.mark.parametrize("green_host", ["gevent", "eventlet"], indirect=True)
+def test_sh_in_a_green_host(green_host: Host, keys: Keys) -> None:  # noqa: F811
+    """subprocess, as gevent patches it, watches a child from the hub's own loop, which a
+    session's OS thread cannot do: sh() failed with gevent's TypeError. gevent's hub also
+    reaps every child itself, so there the exit status is lost, and sh() says so."""
+    result = exec_code(green_host.port, keys.client_key, "sh('echo out; echo err >&2; exit 3')")
+    assert result.returncode == 0 and result.stdout.startswith("out\n")
+    assert result.stderr.startswith("err\n") and "Traceback" not in result.stderr
+    if result.stdout != "out\n3\n":
+        assert "exit status unknown: the host reaped the process itself" in result.stderr
