@@ -17,6 +17,7 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
+from ._compat import has_private
 from .streams import on_a_host_loop
 
 __all__ = ["SessionHelp"]
@@ -49,12 +50,11 @@ class _SessionHelper(pydoc.Helper):
         self._show(answer.getvalue())
 
     def showtopic(self, topic: str, more_xrefs: str = "") -> None:
-        gettopic = getattr(self, "_gettopic", None)  # pydoc's, private: checked, not assumed
-        if gettopic is None:
+        if not has_private(self, "_gettopic", "help on keywords, topics and symbols"):
             self.output.write(f"no documentation for {topic!r} in a manhole on this Python\n")
             return
         try:
-            text, xrefs = gettopic(topic, more_xrefs)
+            text, xrefs = self._gettopic(topic, more_xrefs)  # type: ignore[attr-defined]
         except (ValueError, KeyError):
             self.output.write(f"no documentation found for {topic!r}\n")
             return
