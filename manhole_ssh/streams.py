@@ -437,16 +437,15 @@ class ThreadRoutedStream:
         object.__setattr__(self, "_manhole_host", host)
 
     def _manhole_target(self) -> TextIO:
-        name = object.__getattribute__(self, "_manhole_name")
         streams = getattr(_bound, "streams", None)  # the session's worker thread
         if streams is None:
             streams = _session_streams.get()
-            if streams is not None and name == "stdin" and on_a_host_loop():
+            if streams is None:  # the host's own code: the cheapest path
+                host: TextIO = object.__getattribute__(self, "_manhole_host")
+                return host
+            if object.__getattribute__(self, "_manhole_name") == "stdin" and on_a_host_loop():
                 return _STDIN_ON_THE_LOOP  # type: ignore[return-value]
-        if streams is None:
-            host: TextIO = object.__getattribute__(self, "_manhole_host")
-            return host
-        target: TextIO = getattr(streams, name)
+        target: TextIO = getattr(streams, object.__getattribute__(self, "_manhole_name"))
         return target
 
     def write(self, text: str) -> int:
