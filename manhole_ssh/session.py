@@ -103,7 +103,7 @@ def _banner(identity: str, host_loop: HostLoop) -> str:
         f"Python {version}\n"
         f"Logged in as {identity}. Code you type runs inside this live process.\n"
         "Ctrl-C interrupts a statement; Ctrl-D or exit() leaves (the process keeps running).\n"
-        "threads() shows every thread's stack.\n"
+        "threads() shows every thread's stack; manhole_help() lists every debugging helper.\n"
         f"Top-level await runs on {host_loop.why}.\n\n"
     )
 
@@ -379,7 +379,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             stdin=self._stdin,
         )
         self._streams = streams
-        self._namespace = make_namespace(self._context.host_locals)
+        self._namespace = make_namespace(self._context.host_locals, self._context.host_loop)
         self._host_loop = choose_host_loop(self._context.host_loop)
         self._executor = Executor(
             f"{MANHOLE_THREAD_PREFIX} worker {self.session_id} ({self._context.identity})",

@@ -1,0 +1,186 @@
+"""``top()`` and ``profile()``: a sampling profiler of every thread, from inside the process.
+
+The statement's own thread (a manhole worker) wakes 100 times a second, reads every
+thread's current frame with ``sys._current_frames()`` and counts the stacks it sees: no
+ptrace, no trace or profile function, nothing installed in the host's threads. A sample
+costs the host one pass over its stacks while holding the GIL (measured in
+``bench/profiler_cost.py``). Ctrl-C stops sampling early and still shows what was seen.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from types import CodeType
+from typing import Any
+
+from .. import originals
+from .registry import register
+from .report import Report
+from .stacks import is_manhole_thread, known_threads, thread_cpu_seconds
+
+__all__ = ["Samples", "profile", "sample", "top"]
+
+HERTZ = 100
+_MAX_DEPTH = 256
+
+_sleep = originals.original("time", "sleep")
+
+
+class Samples:
+    """Stacks seen, counted: ``(thread name, (function label, …) outermost first) -> n``."""
+
+    def __init__(self) -> None:
+        self.stacks: Counter[tuple[str, tuple[str, ...]]] = Counter()
+        self.count = 0  # sampling passes
+        self.seconds = 0.0
+        self.interrupted = False
+        self.cpu: dict[str, float] = {}
+        self._labels: dict[CodeType, str] = {}
+
+    def label(self, code: CodeType) -> str:
+        label = self._labels.get(code)
+        if label is None:
+            module = os.path.basename(code.co_filename)
+            label = f"{code.co_qualname}({module}:{code.co_firstlineno})"
+            self._labels[code] = label
+        return label
+
+    def take(self, skip: int, names: dict[int, str]) -> None:
+        """One pass over every thread but ``skip`` (the sampling one)."""
+        frames = sys._current_frames()
+        try:
+            for ident, frame in frames.items():
+                if ident == skip or ident not in names:
+                    continue
+                labels: list[str] = []
+                current: Any = frame
+                while current is not None and len(labels) < _MAX_DEPTH:
+                    labels.append(self.label(current.f_code))
+                    current = current.f_back
+                labels.reverse()
+                self.stacks[(names[ident], tuple(labels))] += 1
+        finally:
+            del frames
+        self.count += 1
+
+    def hottest(self, limit: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """Functions by self samples (at the top of a stack) and total (anywhere in it)."""
+        own: Counter[str] = Counter()
+        total: Counter[str] = Counter()
+        for (_, stack), count in self.stacks.items():
+            if stack:
+                own[stack[-1]] += count
+            for label in set(stack):
+                total[label] += count
+        return own.most_common(limit), total.most_common(limit)
+
+    def collapsed(self) -> str:
+        """Brendan Gregg's collapsed stacks (``thread;outer;…;inner count``), which
+        flamegraph.pl, inferno and speedscope read."""
+        return "".join(
+            f"{';'.join((thread.replace(';', ':'), *stack))} {count}\n"
+            for (thread, stack), count in sorted(self.stacks.items())
+        )
+
+
+def sample(seconds: float, include_manhole: bool = False) -> Samples:
+    """Sample every thread (the manhole's own too with ``include_manhole``) at 100 Hz for
+    ``seconds``, in this thread; Ctrl-C ends it early."""
+    samples = Samples()
+    me = originals.get_ident()
+    threads = known_threads()
+    names = {ident: thread.name for ident, thread in threads.items()}
+    if not include_manhole:
+        names = {
+            ident: name for ident, name in names.items() if not is_manhole_thread(threads[ident])
+        }
+    cpu_before = {
+        ident: thread_cpu_seconds(getattr(threads[ident], "native_id", None)) for ident in names
+    }
+    started = time.monotonic()
+    next_sample = started
+    try:
+        while True:
+            now = time.monotonic()
+            if now - started >= seconds:
+                break
+            if now >= next_sample:
+                samples.take(me, names)
+                next_sample += 1 / HERTZ
+                if next_sample < now:  # fell behind (the GIL was busy): do not burst
+                    next_sample = now + 1 / HERTZ
+            _sleep(max(0.0, next_sample - time.monotonic()))
+    except KeyboardInterrupt:
+        samples.interrupted = True
+    samples.seconds = time.monotonic() - started
+    for ident, before in cpu_before.items():
+        after = thread_cpu_seconds(getattr(threads[ident], "native_id", None))
+        if before is not None and after is not None:
+            samples.cpu[names[ident]] = after - before
+    return samples
+
+
+def _report(samples: Samples, limit: int, extra: dict[str, Any]) -> Report:
+    own, total = samples.hottest(limit)
+    passes = max(samples.count, 1)
+    data = {
+        "seconds": round(samples.seconds, 3),
+        "samples": samples.count,
+        "interrupted": samples.interrupted,
+        "self": [{"function": label, "samples": n, "share": n / passes} for label, n in own],
+        "total": [{"function": label, "samples": n, "share": n / passes} for label, n in total],
+        "thread_cpu_seconds": {name: round(cpu, 3) for name, cpu in samples.cpu.items()},
+        **extra,
+    }
+    stopped = " (stopped by Ctrl-C)" if samples.interrupted else ""
+    lines = [
+        f"{samples.count} samples of every thread in {samples.seconds:.1f} s{stopped}; "
+        "share = fraction of samples a function was in (1.00: in every sample of a thread)."
+    ]
+    for title, rows in (
+        ("By self time (at the top of the stack):", own),
+        ("By total time (anywhere in the stack):", total),
+    ):
+        lines.append(title)
+        lines += [f"  {count / passes:6.2f}  {label}" for label, count in rows]
+    busy = sorted(samples.cpu.items(), key=lambda item: -item[1])[:limit]
+    if busy:
+        lines.append("CPU used meanwhile, by thread:")
+        lines += [f"  {cpu:7.3f} s  {name}" for name, cpu in busy]
+    if extra.get("path"):
+        lines.append(f"Collapsed stacks written to {extra['path']} (speedscope, flamegraph.pl).")
+    return Report(data, "\n".join(lines))
+
+
+def top(seconds: float = 5, limit: int = 15, include_manhole: bool = False) -> Report:
+    """Sample every thread of the host for ``seconds`` (100 Hz; Ctrl-C ends it early) and
+    show the hottest functions, by self and by total time, and each thread's CPU time."""
+    return _report(sample(seconds, include_manhole), limit, {})
+
+
+def profile(
+    seconds: float = 10,
+    path: str | os.PathLike[str] | None = None,
+    limit: int = 30,
+    include_manhole: bool = False,
+) -> Report:
+    """Like ``top()``, longer; with ``path``, also write the stacks there in the collapsed
+    format (``thread;outer;…;inner count`` per line) that speedscope and flamegraph read.
+    The file is made with mode 0600 (stacks name the host's code)."""
+    samples = sample(seconds, include_manhole)
+    extra: dict[str, Any] = {}
+    if path is not None:
+        target = Path(path)
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as collapsed:
+            collapsed.write(samples.collapsed())
+        extra["path"] = str(target)
+    return _report(samples, limit, extra)
+
+
+register("top", top, "sample every thread for a few seconds: hottest functions, CPU by thread")
+register("profile", profile, "sampling profile of every thread; path= writes collapsed stacks")
