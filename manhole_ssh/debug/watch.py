@@ -47,7 +47,7 @@ class LoopWatchdog(originals.Thread):
         feed: Feed,
     ) -> None:
         super().__init__(name=f"manhole-ssh watchdog ({label})", daemon=True)
-        self._loop, self._label, self._ident = loop, label, thread_ident
+        self._loop, self._label, self._loop_thread = loop, label, thread_ident
         self._threshold, self._feed = threshold, feed
         self.stopping = originals.new_event()
 
@@ -64,7 +64,7 @@ class LoopWatchdog(originals.Thread):
                 self.stopping.wait(self._threshold)
                 continue
             frames = sys._current_frames()
-            top = frames.get(self._ident) if self._ident is not None else None
+            top = frames.get(self._loop_thread) if self._loop_thread is not None else None
             stack = describe_stack(top)
             del frames, top
             self._feed.put(
