@@ -27,6 +27,7 @@ class Feed:
         self._queue = originals.simple_queue()
         self._size = size
         self.dropped = 0
+        self.seen: list[Any] = []  # the events shown so far
         self.stop = originals.new_event()
 
     def put(self, event: Any) -> None:
@@ -36,10 +37,9 @@ class Feed:
             return
         self._queue.put(event)
 
-    def follow(self, show: Callable[[Any], None], seconds: float | None) -> tuple[list[Any], bool]:
-        """Show each event as it comes, until Ctrl-C, ``stop`` or ``seconds``; the events
-        and whether Ctrl-C ended it."""
-        events: list[Any] = []
+    def follow(self, show: Callable[[Any], None], seconds: float | None) -> bool:
+        """Show each event as it comes (and keep it in :attr:`seen`), until Ctrl-C,
+        ``stop`` or ``seconds``; whether Ctrl-C ended it."""
         deadline = None if seconds is None else time.monotonic() + seconds
         try:
             while not self.stop.is_set():
@@ -52,8 +52,8 @@ class Feed:
                     event = self._queue.get(timeout=timeout)
                 except queue.Empty:
                     continue
-                events.append(event)
+                self.seen.append(event)
                 show(event)
         except KeyboardInterrupt:
-            return events, True
-        return events, False
+            return True
+        return False

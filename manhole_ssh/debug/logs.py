@@ -9,6 +9,7 @@ The manhole's own loggers (``manhole_ssh.*``) are left out: they would echo the 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from .. import originals
@@ -68,23 +69,29 @@ def logs(
     target = logging.getLogger(logger or None)
     effective = target.getEffectiveLevel()
     name = logger or "root"
-    if effective > number:
-        print(
-            f"Note: logger {name!r} drops records below {logging.getLevelName(effective)}; "
-            "they cannot be shown (its level is the host's: not changed).",
-            flush=True,
-        )
-    print(
-        f"Streaming {name!r} at {logging.getLevelName(number)} and above until Ctrl-C…", flush=True
-    )
     feed = Feed()
     handler = _ToFeed(number, feed)
     session = _session_of_this_thread()
+    interrupted = False
     with _streams_lock:
         _streams.setdefault(session, []).append(feed)
-    target.addHandler(handler)
     try:
-        records, interrupted = feed.follow(lambda record: print(record[1], flush=True), seconds)
+        target.addHandler(handler)
+        if effective > number:
+            print(
+                f"Note: logger {name!r} drops records below {logging.getLevelName(effective)}; "
+                "they cannot be shown (its level is the host's: not changed).",
+                file=sys.stderr,
+                flush=True,
+            )
+        print(
+            f"Streaming {name!r} at {logging.getLevelName(number)} and above until Ctrl-C…",
+            file=sys.stderr,
+            flush=True,
+        )
+        interrupted = feed.follow(lambda record: print(record[1], flush=True), seconds)
+    except KeyboardInterrupt:  # (before following began)
+        interrupted = True
     finally:
         target.removeHandler(handler)
         with _streams_lock:
@@ -93,6 +100,7 @@ def logs(
                 mine.remove(feed)
             if not mine:
                 _streams.pop(session, None)
+    records = feed.seen
     ended = "Ctrl-C" if interrupted else "stopped" if feed.stop.is_set() else "time up"
     dropped = f", {feed.dropped} dropped (too many)" if feed.dropped else ""
     data: dict[str, Any] = {

@@ -104,6 +104,11 @@ def sample(seconds: float, include_manhole: bool = False) -> Samples:
     started = time.monotonic()
     next_sample = started
     try:
+        print(
+            f"Sampling every thread at {HERTZ} Hz for {seconds:g} s (Ctrl-C stops it early)…",
+            file=sys.stderr,
+            flush=True,
+        )
         while True:
             now = time.monotonic()
             if now - started >= seconds:

@@ -148,37 +148,36 @@ def watch(
         for loop, label in host_loops(host_loop)
     ]
     gc_timer = _GcTimer(gc_ms / 1000, feed)
-    loops = (
-        ", ".join(f"the loop in {label}" for _, label in host_loops(host_loop))
-        or "no loop (none runs)"
-    )
-    print(
-        f"Watching {loops} (> {loop_ms:g} ms) and full garbage collections (> {gc_ms:g} ms) "
-        "until Ctrl-C…",
-        flush=True,
-    )
+    loops = " and ".join(f"the event loop in {label}" for _, label in host_loops(host_loop))
+    watched = f"{loops} for stalls over {loop_ms:g} ms, and " if loops else "(no event loop runs) "
 
     def show(event: dict[str, Any]) -> None:
-        audit(
-            "watch",
-            watcher=watcher,
-            **{key: value for key, value in event.items() if key != "stack"},
-            stack=[
-                f"{entry['file']}:{entry['line']} {entry['function']}"
-                for entry in event.get("stack", [])
-            ],
-        )
+        stack = [
+            f"{entry['file']}:{entry['line']} {entry['function']}"
+            for entry in event.get("stack", [])
+        ]
+        audit("watch", watcher=watcher, **{**event, "stack": stack})
         print(_describe(event), flush=True)
 
-    gc.callbacks.append(gc_timer)
+    interrupted = False
     try:
+        gc.callbacks.append(gc_timer)
+        print(
+            f"Watching {watched}full garbage collections over {gc_ms:g} ms, until Ctrl-C…",
+            file=sys.stderr,
+            flush=True,
+        )
         for watchdog in watchdogs:
             watchdog.start()
-        events, interrupted = feed.follow(show, seconds)
+        interrupted = feed.follow(show, seconds)
+    except KeyboardInterrupt:  # (before following began)
+        interrupted = True
     finally:
-        gc.callbacks.remove(gc_timer)
+        if gc_timer in gc.callbacks:
+            gc.callbacks.remove(gc_timer)
         for watchdog in watchdogs:
             watchdog.stopping.set()
+    events = feed.seen
     ended = "Ctrl-C" if interrupted else "time up"
     dropped = f", {feed.dropped} dropped (too many)" if feed.dropped else ""
     return Report(
