@@ -167,6 +167,9 @@ PRIVATE_NAMES = {
     "asyncssh.connection:SSHServerConnection": ["_validate_openssh_certificate"],
     "asyncssh.public_key:SSHOpenSSHCertificate": ["_key_id", "_serial"],
     "sys": ["_current_frames"],
+    # debug/tasks.py: what a task waits on, and who awaits it, before Python 3.14
+    "asyncio.tasks:Task": ["_fut_waiter"],
+    "asyncio.tasks:_GatheringFuture": ["_children"],
     "asyncio.selector_events:BaseSelectorEventLoop": [
         "_add_reader",
         "_csock",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 import sys
 import time
 import tracemalloc
@@ -163,9 +164,10 @@ def heap_stop() -> Report:
 def referrers(obj: object, limit: int = 20) -> Report:
     """What holds ``obj``: each referrer's type, and where a dict belongs (a module's
     globals, an instance's attributes). This session's own names and frames are left out."""
-    caller = sys._getframe(1)
-    own = {id(caller), id(caller.f_globals), id(caller.f_locals)}
-    del caller
+    here = inspect.currentframe()
+    caller = here.f_back if here is not None else None
+    own = {id(caller), id(caller.f_globals), id(caller.f_locals)} if caller is not None else set()
+    del here, caller
     found = gc.get_referrers(obj)
     rows: list[dict[str, Any]] = []
     try:
