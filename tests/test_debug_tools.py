@@ -120,6 +120,7 @@ def test_threads_masks_secrets_and_shows_cpu(host: Host, keys: Keys) -> None:
         def handle_login():
             password = "hunter2-secret"
             api_token = "tok-123456"
+            headers = {"Authorization": "Bearer sekrit-bearer", "Accept": "text/html"}
             numbers = list(range(1000))
             while time.thread_time() < 0.3:  # some CPU time
                 pass
@@ -131,6 +132,8 @@ def test_threads_masks_secrets_and_shows_cpu(host: Host, keys: Keys) -> None:
     wait_for(lambda: run(host, keys, "state.get('spun')") == "True\n", 15, "the thread to spin")
     listing = run(host, keys, "threads(locals=True)")
     assert "hunter2" not in listing and "tok-123456" not in listing
+    assert "sekrit-bearer" not in listing
+    assert "headers = {'Accept': 'text/html', 'Authorization': <masked>}" in listing
     assert "password = <masked>" in listing and "api_token = <masked>" in listing
     assert "numbers = [0, 1, 2, 3, 4, ...]" in listing  # cut by reprlib
     data = json.loads(run(host, keys, "print(threads().json())"))

@@ -38,7 +38,35 @@ SECRET_NAME = re.compile(
 )
 MASK = "<masked>"
 
-_short_repr = reprlib.Repr()
+
+class _MaskingRepr(reprlib.Repr):
+    """``reprlib``'s short repr, with a dict's values under secret-looking keys masked
+    (``headers = {'Authorization': <masked>, …}``)."""
+
+    def repr_dict(self, x: dict[Any, Any], level: int) -> str:
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        try:
+            keys = sorted(x)
+        except Exception:  # keys of different types, as reprlib does
+            keys = list(x)
+        pieces = [
+            f"{self.repr1(key, level - 1)}: "
+            + (
+                MASK
+                if isinstance(key, str) and SECRET_NAME.search(key)
+                else self.repr1(x[key], level - 1)
+            )
+            for key in keys[: self.maxdict]
+        ]
+        if len(x) > self.maxdict:
+            pieces.append("...")
+        return "{" + ", ".join(pieces) + "}"
+
+
+_short_repr = _MaskingRepr()
 _short_repr.maxstring = 60
 _short_repr.maxother = 60
 _short_repr.maxlevel = 2
