@@ -136,7 +136,7 @@ def test_threads_masks_secrets_and_shows_cpu(host: Host, keys: Keys) -> None:
     assert "headers = {'Accept': 'text/html', 'Authorization': <masked>}" in listing
     assert "password = <masked>" in listing and "api_token = <masked>" in listing
     assert "numbers = [0, 1, 2, 3, 4, ...]" in listing  # cut by reprlib
-    data = json.loads(run(host, keys, "print(threads().json())"))
+    data = json.loads(run(host, keys, "threads().json()"))  # (shown as itself, not quoted)
     rows = {row["name"]: row for row in data["threads"]}
     assert rows["host-login"]["cpu_seconds"] >= 0.25
     assert rows["manhole-ssh"]["marks"][0] == "manhole"

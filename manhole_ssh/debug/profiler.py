@@ -114,6 +114,8 @@ def sample(seconds: float, include_manhole: bool = False) -> Samples:
             if now - started >= seconds:
                 break
             if now >= next_sample:
+                if samples.count % HERTZ == HERTZ - 1:  # once a second: threads started since
+                    _add_new_threads(names, include_manhole)
                 samples.take(me, names)
                 next_sample += 1 / HERTZ
                 if next_sample < now:  # fell behind (the GIL was busy): do not burst
@@ -127,6 +129,12 @@ def sample(seconds: float, include_manhole: bool = False) -> Samples:
         if before is not None and after is not None:
             samples.cpu[names[ident]] = after - before
     return samples
+
+
+def _add_new_threads(names: dict[int, str], include_manhole: bool) -> None:
+    for ident, thread in known_threads().items():
+        if ident not in names and (include_manhole or not is_manhole_thread(thread)):
+            names[ident] = thread.name
 
 
 def _report(samples: Samples, limit: int, extra: dict[str, Any]) -> Report:

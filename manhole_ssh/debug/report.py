@@ -11,7 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["Report"]
+__all__ = ["JsonText", "Report"]
+
+
+class JsonText(str):
+    """A JSON document that shows as itself, so that ``ssh host 'tasks().json()'`` prints
+    JSON a tool like ``jq`` reads (a plain string would show quoted, as its repr)."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 class Report:
@@ -21,9 +29,9 @@ class Report:
         self.data = data
         self._text = text
 
-    def json(self, indent: int | None = None) -> str:
+    def json(self, indent: int | None = None) -> JsonText:
         """The facts as a JSON document (what a script should parse)."""
-        return json.dumps(self.data, default=str, indent=indent, ensure_ascii=False)
+        return JsonText(json.dumps(self.data, default=str, indent=indent, ensure_ascii=False))
 
     def __repr__(self) -> str:
         return self._text
