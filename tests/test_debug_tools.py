@@ -126,7 +126,11 @@ def test_threads_masks_secrets_and_shows_cpu(host: Host, keys: Keys) -> None:
                 pass
             state["spun"] = True
             time.sleep(60)
+        def churn():
+            while True:
+                sum(i * i for i in range(200))  # a generator's frame ends while we look
         threading.Thread(target=handle_login, name="host-login", daemon=True).start()
+        threading.Thread(target=churn, name="host-churn", daemon=True).start()
         """,
     )
     wait_for(lambda: run(host, keys, "state.get('spun')") == "True\n", 15, "the thread to spin")
@@ -136,6 +140,9 @@ def test_threads_masks_secrets_and_shows_cpu(host: Host, keys: Keys) -> None:
     assert "headers = {'Accept': 'text/html', 'Authorization': <masked>}" in listing
     assert "password = <masked>" in listing and "api_token = <masked>" in listing
     assert "numbers = [0, 1, 2, 3, 4, ...]" in listing  # cut by reprlib
+    for _ in range(3):  # each stack is whole, from the thread's start to where it is
+        churning = run(host, keys, "threads(locals=True)").split("Thread 'host-churn'")[1]
+        assert "in _bootstrap" in churning.split("\n\n")[0], churning
     data = json.loads(run(host, keys, "threads().json()"))  # (shown as itself, not quoted)
     rows = {row["name"]: row for row in data["threads"]}
     assert rows["host-login"]["cpu_seconds"] >= 0.25

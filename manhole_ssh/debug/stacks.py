@@ -100,15 +100,24 @@ def describe_frame(frame: FrameType, with_locals: bool = False) -> dict[str, Any
     return entry
 
 
-def describe_stack(top: FrameType | None, with_locals: bool = False) -> list[dict[str, Any]]:
-    """The frames from ``top`` down to the outermost, outermost first, as plain data."""
-    stack: list[dict[str, Any]] = []
+def frame_chain(top: FrameType | None) -> list[FrameType]:
+    """The frames from ``top`` down to the outermost, outermost first.
+
+    Take it at once after ``sys._current_frames()``: the thread goes on running, and a
+    frame that has returned meanwhile (a generator's, typically) no longer knows its caller.
+    """
+    frames: list[FrameType] = []
     frame = top
     while frame is not None:
-        stack.append(describe_frame(frame, with_locals))
+        frames.append(frame)
         frame = frame.f_back
-    stack.reverse()
-    return stack
+    frames.reverse()
+    return frames
+
+
+def describe_stack(top: FrameType | None, with_locals: bool = False) -> list[dict[str, Any]]:
+    """The frames from ``top`` down to the outermost, outermost first, as plain data."""
+    return [describe_frame(frame, with_locals) for frame in frame_chain(top)]
 
 
 def format_stack(stack: list[dict[str, Any]], indent: str = "  ") -> list[str]:
@@ -170,6 +179,7 @@ def threads(limit: int | None = 20, locals: bool = False) -> Report:
         ``limit`` different stacks (``None``: all).
     """
     frames = sys._current_frames()
+    chains = {ident: frame_chain(frame) for ident, frame in frames.items()}
     try:
         by_ident = known_threads()
         main_ident = _main_thread_ident(frames)
@@ -177,7 +187,7 @@ def threads(limit: int | None = 20, locals: bool = False) -> Report:
             by_ident.setdefault(main_ident, threading.main_thread())
         current = originals.get_ident()
         rows: list[dict[str, Any]] = []
-        for ident, frame in sorted(frames.items(), key=lambda item: item[0] != main_ident):
+        for ident in sorted(chains, key=lambda ident: ident != main_ident):
             thread = by_ident.get(ident)
             marks = []
             if is_manhole_thread(thread):
@@ -196,11 +206,11 @@ def threads(limit: int | None = 20, locals: bool = False) -> Report:
                     "native_id": native_id,
                     "marks": marks,
                     "cpu_seconds": thread_cpu_seconds(native_id),
-                    "stack": describe_stack(frame, with_locals=locals),
+                    "stack": [describe_frame(each, locals) for each in chains[ident]],
                 }
             )
     finally:
-        del frames
+        del frames, chains
     greenlets = format_greenlets(limit)
     lines: list[str] = []
     for row in rows:
