@@ -6,8 +6,6 @@ import builtins
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .green import in_hub
-
 if TYPE_CHECKING:
     import asyncio
 
@@ -46,7 +44,6 @@ def make_namespace(
         "__name__": "__manhole__",
         "__builtins__": builtins,
         "__doc__": None,
-        "in_hub": in_hub,
         **namespace_helpers(host_loop),
     }
     namespace.update(host_locals)
