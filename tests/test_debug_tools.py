@@ -83,13 +83,18 @@ def test_tasks_where_cancel_while_the_loop_is_blocked(
     host, audit_file = audited_asyncio_host
     run(host, keys, TASK_CHAIN)
     wait_for(lambda: "leaf-task" in run(host, keys, "tasks()"), 10, "the tasks to start")
-    # The host's loop (its main thread) is now stuck for 3 s: every helper still answers.
-    run(host, keys, "import time; host_loop.call_soon_threadsafe(time.sleep, 3)")
+    # The host's loop (its main thread) is now stuck until released: every helper answers.
+    run(
+        host,
+        keys,
+        "import threading; state['release'] = threading.Event(); "
+        "host_loop.call_soon_threadsafe(state['release'].wait)",
+    )
     listing = run(host, keys, "tasks()")
     assert "in thread 'MainThread'" in listing
     assert "leaf-task [pending] leaf()" in listing
     assert "awaited by middle-task <- parent-task" in listing
-    data = json.loads(run(host, keys, "print(tasks().json())"))
+    data = json.loads(run(host, keys, "tasks().json()"))
     (loop,) = data
     by_name = {task["name"]: task for task in loop["tasks"]}
     assert by_name["middle-task"]["awaited_by"] == ["parent-task"]
@@ -101,6 +106,8 @@ def test_tasks_where_cancel_while_the_loop_is_blocked(
         "cancellation of task 'leaf-task' requested"
         in run(host, keys, "cancel('leaf-task', 'enough')").lower()
     )
+    assert "leaf-task" in run(host, keys, "tasks()")  # the loop is blocked: not yet
+    run(host, keys, "state['release'].set()")
     # Once the loop runs again the whole chain ends (gather propagates the cancellation).
     wait_for(lambda: "leaf-task" not in run(host, keys, "tasks()"), 15, "the cancellation")
     assert "parent-task" not in run(host, keys, "tasks()")
