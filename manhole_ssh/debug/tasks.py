@@ -123,11 +123,15 @@ def awaiters(all_tasks: list[asyncio.Task[Any]]) -> dict[int, list[asyncio.Task[
     capture = getattr(asyncio, "capture_call_graph", None)
     for task in all_tasks:
         if capture is not None:  # Python 3.14+
-            graph = capture(task, depth=1, limit=0)
-            for parent in graph.awaited_by if graph is not None else ():
-                if isinstance(parent.future, asyncio.Task):
-                    awaited_by.setdefault(id(task), []).append(parent.future)
-            continue
+            try:
+                graph = capture(task, depth=1, limit=0)
+            except RuntimeError:  # its awaiters changed while read from this thread
+                graph = None
+            if graph is not None:
+                for parent in graph.awaited_by:
+                    if isinstance(parent.future, asyncio.Task):
+                        awaited_by.setdefault(id(task), []).append(parent.future)
+                continue
         waiter = getattr(task, "_fut_waiter", None)
         children = getattr(waiter, "_children", None) if waiter is not None else None
         awaited = [waiter] if isinstance(waiter, asyncio.Task) else list(children or ())
