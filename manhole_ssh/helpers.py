@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
@@ -33,20 +34,38 @@ class SessionExit:
 
 
 def make_namespace(
-    host_locals: Mapping[str, Any], host_loop: asyncio.AbstractEventLoop | None = None
+    host_locals: Mapping[str, Any],
+    host_loop: asyncio.AbstractEventLoop | None = None,
+    *,
+    pager: Callable[[str], object] | None = None,
 ) -> dict[str, Any]:
     """A fresh namespace for one session: the host's objects themselves (not copies), the
     helpers (the debugging ones bound to ``host_loop``, the loop given to ``install()``),
-    and a session-safe ``exit``/``quit``."""
-    from .debug import namespace_helpers  # (debug's modules use this module's prefix)
+    ``sys`` and ``asyncio`` (the banner and docs use them: ``sys.exit()``,
+    ``await asyncio.sleep(1)``), and session-safe ``exit``/``quit``/``help``.
+
+    :param pager: how ``help()`` shows a text on the session's terminal; ``None`` (no
+        terminal): it writes the text out.
+    """
+    # Imported here, with the first session: install() imports this module (for
+    # MANHOLE_THREAD_PREFIX), and must not import asyncio or pydoc before a client comes.
+    import asyncio
+
+    from .debug import namespace_helpers
+    from .sessionhelp import SessionHelp
+    from .shell import sh
 
     namespace: dict[str, Any] = {
         "__name__": "__manhole__",
         "__builtins__": builtins,
         "__doc__": None,
+        "asyncio": asyncio,
+        "sys": sys,
+        "sh": sh,
         **namespace_helpers(host_loop),
     }
     namespace.update(host_locals)
     namespace["exit"] = SessionExit("exit")
     namespace["quit"] = SessionExit("quit")
+    namespace["help"] = SessionHelp(pager)
     return namespace

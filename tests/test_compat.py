@@ -170,6 +170,7 @@ PRIVATE_NAMES = {
     # debug/tasks.py: what a task waits on, and who awaits it, before Python 3.14
     "asyncio.tasks:Task": ["_fut_waiter"],
     "asyncio.tasks:_GatheringFuture": ["_children"],
+    "pydoc:Helper": ["_gettopic"],
     "asyncio.selector_events:BaseSelectorEventLoop": [
         "_add_reader",
         "_csock",
