@@ -53,7 +53,6 @@ def make_namespace(
 
     from .debug import namespace_helpers
     from .sessionhelp import SessionHelp
-    from .shell import sh
 
     namespace: dict[str, Any] = {
         "__name__": "__manhole__",
@@ -61,7 +60,6 @@ def make_namespace(
         "__doc__": None,
         "asyncio": asyncio,
         "sys": sys,
-        "sh": sh,
         **namespace_helpers(host_loop),
     }
     namespace.update(host_locals)

@@ -10,10 +10,12 @@ the host's main thread or loop is blocked), and costs the host nothing until cal
 from __future__ import annotations
 
 from ..green import in_hub
+from ..shell import sh
 from . import heap, logs, profiler, stacks, tasks, watch
 from .registry import Helper, manhole_help, namespace_helpers, register, registered
 from .report import Report
 
+register("sh", sh, 'run a shell command here: sh("df -h"); its output and exit status')
 register("in_hub", in_hub, "gevent/eventlet hosts: run a function in the host's hub, wait for it")
 
 __all__ = [

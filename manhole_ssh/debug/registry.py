@@ -73,6 +73,11 @@ def _bind_loop(
         kwargs.setdefault("host_loop", host_loop)
         return function(*args, **kwargs)
 
+    # help() and completion show the parameters a user passes (host_loop is bound).
+    signature = inspect.signature(function)
+    bound.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for name, p in signature.parameters.items() if name != "host_loop"]
+    )
     return bound
 
 
@@ -82,6 +87,7 @@ def manhole_help() -> Report:
     width = max((len(helper.name) for helper in helpers), default=0) + 2
     lines = ["Helpers in this session (help(name) for details; .json() on a result for scripts):"]
     lines += [f"  {helper.name + '()':<{width + 2}}{helper.summary}" for helper in helpers]
+    lines.append("  help(obj)".ljust(width + 4) + "Python's help, paged in this session")
     lines.append(
         "  exit()".ljust(width + 4) + "leave the manhole (Ctrl-D too); the process keeps running"
     )
