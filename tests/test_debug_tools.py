@@ -111,6 +111,10 @@ def test_tasks_where_cancel_while_the_loop_is_blocked(
     # Once the loop runs again the whole chain ends (gather propagates the cancellation).
     wait_for(lambda: "leaf-task" not in run(host, keys, "tasks()"), 15, "the cancellation")
     assert "parent-task" not in run(host, keys, "tasks()")
+    on_the_loop = exec_code(
+        host.port, keys.client_key, "import asyncio; await asyncio.sleep(0); top(1)"
+    )
+    assert "RuntimeError: top() on the service's event loop would stop" in on_the_loop.stderr
     missing = exec_code(host.port, keys.client_key, "where('no-such-task')")
     assert missing.returncode == 1
     assert "LookupError: no pending task named 'no-such-task'" in missing.stderr

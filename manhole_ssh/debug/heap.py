@@ -21,6 +21,7 @@ from collections import Counter
 from typing import Any
 
 from .. import originals
+from .live import refuse_on_the_host_loop
 from .registry import register
 from .report import Report
 from .stacks import mask_locals
@@ -39,6 +40,7 @@ def heap(top: int = 20, budget: float = 2.0) -> Report:
     their own), counted and sized (``sys.getsizeof``, shallow) by type, largest total
     first. Stops after ``budget`` seconds and says so: a host with millions of objects
     gets a partial count rather than a long pause."""
+    refuse_on_the_host_loop("heap")
     started = time.monotonic()
     counts: Counter[str] = Counter()
     sizes: Counter[str] = Counter()

@@ -12,10 +12,25 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import originals
+from ..streams import on_a_host_loop
 
-__all__ = ["Feed"]
+__all__ = ["Feed", "refuse_on_the_host_loop"]
 
 _WAIT_SLICE = 0.1  # how often the waiting statement looks at the clock and its stop flag
+
+
+def refuse_on_the_host_loop(helper: str) -> None:
+    """A helper that waits (sampling, watching, streaming, walking the heap) must not run on
+    the service's event loop, where a statement that awaits runs whole: the loop would
+    stop for as long.
+
+    :raises RuntimeError: there.
+    """
+    if on_a_host_loop():
+        raise RuntimeError(
+            f"{helper}() on the service's event loop would stop the loop while it runs (this "
+            "statement awaits, so it runs there): call it in a statement without await"
+        )
 
 
 class Feed:

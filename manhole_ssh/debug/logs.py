@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from .. import originals
-from .live import Feed
+from .live import Feed, refuse_on_the_host_loop
 from .registry import register
 from .report import Report
 
@@ -53,6 +53,7 @@ def logs(
     """Show the host's log records of ``logger`` (``""``: all, through the root) at
     ``level`` and above as they are made, in this session only, until Ctrl-C (or
     ``seconds``). ``logs(False)`` ends the streams this session has open in other threads."""
+    refuse_on_the_host_loop("logs")
     if level is False:
         with _streams_lock:
             feeds = _streams.pop(_session_of_this_thread(), [])

@@ -18,6 +18,7 @@ from types import CodeType
 from typing import Any
 
 from .. import originals
+from .live import refuse_on_the_host_loop
 from .registry import register
 from .report import Report
 from .stacks import is_manhole_thread, known_threads, thread_cpu_seconds
@@ -172,6 +173,7 @@ def _report(samples: Samples, limit: int, extra: dict[str, Any]) -> Report:
 def top(seconds: float = 5, limit: int = 15, include_manhole: bool = False) -> Report:
     """Sample every thread of the host for ``seconds`` (100 Hz; Ctrl-C ends it early) and
     show the hottest functions, by self and by total time, and each thread's CPU time."""
+    refuse_on_the_host_loop("top")
     return _report(sample(seconds, include_manhole), limit, {})
 
 
@@ -184,6 +186,7 @@ def profile(
     """Like ``top()``, longer; with ``path``, also write the stacks there in the collapsed
     format (``thread;outer;…;inner count`` per line) that speedscope and flamegraph read.
     The file is made with mode 0600 (stacks name the host's code)."""
+    refuse_on_the_host_loop("profile")
     samples = sample(seconds, include_manhole)
     extra: dict[str, Any] = {}
     if path is not None:

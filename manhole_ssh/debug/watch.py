@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import originals
 from ..audit import audit
 from ..hostloop import running_loops
-from .live import Feed
+from .live import Feed, refuse_on_the_host_loop
 from .registry import register
 from .report import Report
 from .stacks import describe_stack, format_stack
@@ -140,6 +140,7 @@ def watch(
     """Until Ctrl-C (or ``seconds``), report each time the host's asyncio loop is blocked
     longer than ``loop_ms`` (with the blocking stack) and each full garbage collection
     longer than ``gc_ms``. Events also go to the audit trail. Returns them."""
+    refuse_on_the_host_loop("watch")
     feed = Feed()
     watcher = originals.current_thread().name
     idents = {id(loop): ident for ident, loop in running_loops().items()}
