@@ -273,6 +273,20 @@ def test_logs_streams_into_this_session_only(host: Host, keys: Keys, tmp_path: P
         )
         == before
     )
+    # A client that goes away mid-stream (or mid-watch) leaves nothing behind in the host.
+    counts = "import gc, logging; len(gc.callbacks), len(logging.getLogger().handlers)"
+    idle = run(host, keys, counts)
+    vanishing = [
+        Background(host, keys, f"{helper}()", tmp_path / f"{helper}.txt")
+        for helper in ("logs", "watch")
+    ]
+    for background in vanishing:
+        background.wait_text("until Ctrl-C")
+    assert run(host, keys, counts) != idle
+    for background in vanishing:
+        background.process.kill()
+        background.finish()
+    wait_for(lambda: run(host, keys, counts) == idle, 15, "the handler and callback removed")
     noted = exec_code(host.port, keys.client_key, "logs('DEBUG', seconds=0)")
     assert "drops records below WARNING" in noted.stderr  # (stdout: the records only)
 
