@@ -14,7 +14,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any
 
 from .. import originals
@@ -32,10 +32,20 @@ _sleep = originals.original("time", "sleep")
 
 
 class Samples:
-    """Stacks seen, counted: ``(thread name, (function label, …) outermost first) -> n``."""
+    """Stacks seen, counted. A sample keeps the code objects only (cheap: the GIL is held
+    meanwhile); they are named when the report is made."""
 
     def __init__(self) -> None:
-        self.stacks: Counter[tuple[str, tuple[str, ...]]] = Counter()
+        # (thread name, (id of code, …) innermost first) -> samples: ids, because a code
+        # object's hash is computed anew each time (from its name, bytecode, constants…)
+        self._raw: Counter[tuple[str, tuple[int, ...]]] = Counter()
+        self._codes: dict[int, CodeType] = {}  # (which also keeps each id's code alive)
+        # Thread -> its top frame at the last sample, where it was, and its stack then. A
+        # thread still at the same instruction of the same frame has the same callers (an
+        # idle thread, most of a service's): its stack is not walked again. (This holds the
+        # top frame until the next sample, 10 ms, or the end of sampling for a thread that
+        # ended meanwhile: never longer.)
+        self._last: dict[int, tuple[FrameType, int, tuple[int, ...]]] = {}
         self.count = 0  # sampling passes
         self.seconds = 0.0
         self.interrupted = False
@@ -53,20 +63,48 @@ class Samples:
     def take(self, skip: int, names: dict[int, str]) -> None:
         """One pass over every thread but ``skip`` (the sampling one)."""
         frames = sys._current_frames()
+        raw, known, last = self._raw, self._codes, self._last
         try:
-            for ident, frame in frames.items():
-                if ident == skip or ident not in names:
+            for ident, top in frames.items():
+                name = names.get(ident)
+                if name is None or ident == skip:
                     continue
-                labels: list[str] = []
-                current: Any = frame
-                while current is not None and len(labels) < _MAX_DEPTH:
-                    labels.append(self.label(current.f_code))
-                    current = current.f_back
-                labels.reverse()
-                self.stacks[(names[ident], tuple(labels))] += 1
+                seen = last.get(ident)
+                if seen is not None and seen[0] is top and seen[1] == top.f_lasti:
+                    raw[(name, seen[2])] += 1
+                    continue
+                codes: list[int] = []
+                append = codes.append
+                frame: Any = top
+                while frame is not None:
+                    code = frame.f_code
+                    code_id = id(code)
+                    if code_id not in known:
+                        known[code_id] = code
+                    append(code_id)
+                    frame = frame.f_back
+                stack = tuple(codes)
+                last[ident] = (top, top.f_lasti, stack)
+                raw[(name, stack)] += 1
         finally:
             del frames
         self.count += 1
+
+    def let_go(self) -> None:
+        """Drop the frames held between samples (sampling is over)."""
+        self._last.clear()
+
+    @property
+    def stacks(self) -> Counter[tuple[str, tuple[str, ...]]]:
+        """``(thread name, (function label, …) outermost first) -> samples``; the deepest
+        stacks cut to their innermost ``_MAX_DEPTH`` calls."""
+        named: Counter[tuple[str, tuple[str, ...]]] = Counter()
+        for (thread, codes), count in self._raw.items():
+            labels = tuple(
+                self.label(self._codes[code_id]) for code_id in reversed(codes[:_MAX_DEPTH])
+            )
+            named[(thread, labels)] += count
+        return named
 
     def hottest(self, limit: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
         """Functions by self samples (at the top of a stack) and total (anywhere in it)."""
@@ -125,6 +163,7 @@ def sample(seconds: float, include_manhole: bool = False) -> Samples:
     except KeyboardInterrupt:
         samples.interrupted = True
     samples.seconds = time.monotonic() - started
+    samples.let_go()
     for ident, before in cpu_before.items():
         after = thread_cpu_seconds(getattr(threads[ident], "native_id", None))
         if before is not None and after is not None:
