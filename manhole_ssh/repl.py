@@ -15,6 +15,7 @@ import functools
 import io
 import re
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO, cast
 
 import jedi.settings
@@ -47,6 +48,7 @@ from ptpython.repl import PythonRepl
 from ptpython.style import generate_style, get_all_code_styles, get_all_ui_styles
 from ptpython.utils import unindent_code
 
+from .keyfeed import MAX_PASTE_CHARACTERS, PasteLimit, PipeFeed
 from .layoutspeed import fast_key_lookup, speed_up_layouts
 
 __all__ = ["Repl"]
@@ -261,6 +263,8 @@ class Repl:
     :param stdout: where the terminal's bytes go (a text stream over the channel).
     :param term: the client's ``$TERM``.
     :param columns: initial terminal width; :param rows: initial height.
+    :param pause_reading: stop reading the channel while typed keys wait for the prompt;
+    :param resume_reading: read it again (see :class:`~manhole_ssh.keyfeed.PipeFeed`).
     """
 
     def __init__(
@@ -271,10 +275,19 @@ class Repl:
         term: str,
         columns: int,
         rows: int,
+        pause_reading: Callable[[], object] = lambda: None,
+        resume_reading: Callable[[], object] = lambda: None,
     ) -> None:
         self._size = Size(rows=rows or 24, columns=columns or 80)
         self._resources = contextlib.ExitStack()
         self._input: PipeInput = self._resources.enter_context(create_pipe_input())
+        self._feed = PipeFeed(
+            self._input.pipe.write_fd,  # type: ignore[attr-defined]
+            pause_reading=pause_reading,
+            resume_reading=resume_reading,
+        )
+        self._resources.callback(self._feed.close)  # before the pipe closes (LIFO)
+        self._paste_limit = PasteLimit()
         self.output = _ChannelOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
         self._cpr_probe_pending = False
         self._closed = self._released = False
@@ -342,8 +355,26 @@ class Repl:
                 app.renderer.cpr_support = CPR_Support.SUPPORTED
                 if app.is_running:
                     app._on_resize()  # redraw, now knowing the room below the prompt
+        text, refused = self._paste_limit.filter(text)
         if text:
-            self._input.send_text(text)
+            self._feed.send(text.encode("utf-8"))
+        if refused:
+            self._tell(
+                f"manhole-ssh: paste of more than {MAX_PASTE_CHARACTERS:,} characters "
+                "refused (nothing of it was typed). Run a long script with: "
+                "ssh -T ... < script.py"
+            )
+
+    def _tell(self, message: str) -> None:
+        """Show a message above the prompt, which is drawn again below it."""
+        app = self.python.app
+        if not app.is_running:
+            self.show_message(message)
+            return
+        app.renderer.erase()
+        self.output.write(message + "\n")
+        self.output.flush()
+        app._on_resize()  # draw the prompt again, below the message
 
     def take_cursor_position_reports(self, text: str) -> str:
         """Feed the REPL the cursor-position answers in ``text`` that it is waiting for,
@@ -359,7 +390,7 @@ class Repl:
             return text
         answers = _CURSOR_POSITION_REPORT.findall(text)
         if answers:
-            self._input.send_text("".join(answers))
+            self._feed.send("".join(answers).encode("ascii"))
             text = _CURSOR_POSITION_REPORT.sub("", text)
         return text
 
@@ -392,6 +423,9 @@ class Repl:
                     text: str = await python.app.run_async(
                         set_exception_handler=False, handle_sigint=False
                     )
+                # What comes now is for the statement (its Ctrl-C above all), even if keys
+                # typed ahead still wait for the next prompt.
+                self._feed.let_read()
             except EOFError:
                 return None
             except KeyboardInterrupt:

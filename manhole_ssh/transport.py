@@ -1,4 +1,5 @@
-"""What the manhole changes in a client connection's transport, and why.
+"""What the manhole changes in a client connection's transport, and why; and how much
+it holds unsent.
 
 asyncssh has no option for either change, so both reach into its connection (its
 ``data_received`` and ``_transport``); each keeps asyncssh's behaviour otherwise.
@@ -13,7 +14,7 @@ from typing import Any
 
 import asyncssh
 
-__all__ = ["tune_connection"]
+__all__ = ["tune_connection", "unsent_bytes"]
 
 
 def tune_connection(conn: asyncssh.SSHServerConnection) -> None:
@@ -67,3 +68,16 @@ class _SilentWhenClosed:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+def unsent_bytes(conn: asyncssh.SSHServerConnection) -> int:
+    """Bytes the connection's socket holds, written but not yet sent (0 once it is gone).
+
+    The SSH window does not bound this: a client may announce a window of 4 GB and read
+    nothing, and asyncssh then writes all it is given into the transport, whose buffer
+    grows without end. Sessions make their writers wait on this instead (see
+    :class:`~manhole_ssh.streams.ChannelOutput`).
+    """
+    transport = getattr(conn, "_transport", None)
+    size = getattr(transport, "get_write_buffer_size", None)
+    return int(size()) if size is not None else 0
