@@ -46,8 +46,8 @@ MAX_QUEUED_BYTES = 1024 * 1024
 # How often the loop looks again at a full socket buffer (seconds).
 _CONGESTION_CHECK = 0.02
 # Keys typed while a statement runs, kept for it or for the next prompt (characters); past
-# this, keys are dropped and the terminal bell rings, as a full tty's line discipline does.
-MAX_TYPEAHEAD = 64 * 1024
+# this, keys are dropped and the terminal bell rings, as a full tty does (Linux keeps 4096).
+MAX_TYPEAHEAD = 4096
 # What typed keys mean to the line discipline (see ChannelInput.feed_typed).
 _TYPED_TOKEN = re.compile(r"[^\x00-\x1f\x7f]+|.", re.DOTALL)
 # Blocking waits in worker threads wake up this often, so that an interrupt

@@ -1,0 +1,233 @@
+"""One session cannot stall the manhole: pastes, typeahead, terminal sizes, output to a
+client that stops reading, and channel requests the manhole refuses (issue 9)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from asyncssh.packet import String, UInt32
+from conftest import (
+    Host,
+    Keys,
+    Terminal,
+    asyncssh_client,
+    exec_code,
+    read_events,
+    ssh_argv,
+    wait_for,
+)
+from test_adversarial import rss_kb
+
+OpenTerminal = Callable[..., Terminal]
+
+PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"
+
+
+def paste(terminal: Terminal, text: str) -> None:
+    """Paste as a terminal does (bracketed), in pieces, reading the screen in between so
+    that neither side of the PTY fills up."""
+    data = PASTE_START + text + PASTE_END
+    for start in range(0, len(data), 16384):
+        terminal.send(data[start : start + 16384])
+        terminal.pump(0)
+
+
+def answers(host: Host, keys: Keys) -> bool:
+    """Another session logs in and runs a statement."""
+    return exec_code(host.port, keys.client_key, "6 * 7").stdout == "42\n"
+
+
+def test_a_big_paste_reaches_the_prompt_whole(
+    host: Host, keys: Keys, terminals: OpenTerminal
+) -> None:
+    """600 kB pasted into the prompt arrive whole; the manhole's loop is never blocked (a
+    blocking write into ptpython's pipe froze it for good from 64 kB), and another
+    session gets in meanwhile. (This terminal does not answer the cursor-position
+    request: an answer sent between two pieces of the paste would be inside it.)"""
+    argv = ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1")
+    terminal = terminals(argv, answer_cpr=False)
+    terminal.wait_prompt()
+    paste(terminal, 'x = "' + "a" * 600_000 + '"')
+    assert answers(host, keys)
+    terminal.send("\r")
+    terminal.wait_prompt(timeout=30)
+    terminal.evaluate("len(x)", "600000", timeout=30)
+    assert answers(host, keys) and host.alive()
+
+
+def test_a_paste_over_the_limit_is_refused_with_a_message(
+    host: Host, keys: Keys, terminals: OpenTerminal
+) -> None:
+    """2 MB pasted: refused whole, with a message in the session, nothing typed of it."""
+    terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
+    terminal.wait_prompt()
+    paste(terminal, "y = 1  # " + "b" * 2_000_000)
+    terminal.expect("refused (nothing of it was typed)", timeout=30)
+    terminal.evaluate("'y' in globals()", "False")
+    assert answers(host, keys) and host.alive()
+
+
+async def _pty_session(port: int, keys: Keys, **options: Any) -> tuple[Any, Any, Any]:
+    connection = await asyncssh_client(port, username="alice", client_keys=[keys.client_key])
+    process = await connection.create_process(term_type="xterm", term_size=(80, 24), **options)
+    return connection, process, process.channel
+
+
+async def _read_until(process: Any, fragment: str, received: list[str], timeout: float) -> None:
+    async def read() -> None:
+        while fragment not in "".join(received):
+            chunk = await process.stdout.read(65536)
+            if not chunk:
+                raise AssertionError(f"session closed before {fragment!r}: {received[-3:]}")
+            received.append(chunk)
+
+    await asyncio.wait_for(read(), timeout)
+
+
+def test_keys_typed_while_a_statement_runs_are_echoed_together_and_bounded(
+    host: Host, keys: Keys
+) -> None:
+    """1 MB typed during a statement: echoed in a few packets (one per key before), only
+    4096 characters kept (the bell rings past that), and the manhole keeps answering."""
+
+    async def scenario() -> tuple[int, str]:
+        connection, process, channel = await _pty_session(host.port, keys)
+        async with connection:
+            received: list[str] = []
+            await _read_until(process, ">>>", received, 20)
+            packets = 0
+            original = channel._session.data_received
+
+            def count(data: str, datatype: Any) -> None:
+                nonlocal packets
+                packets += 1
+                original(data, datatype)
+
+            channel._session.data_received = count
+            process.stdin.write("import time; print('G' + 'O'); time.sleep(3)\r")
+            await _read_until(process, "GO", received, 20)
+            received.clear()
+            packets = 0
+            for _ in range(16):
+                process.stdin.write("a" * 65536)
+            await process.stdin.drain()
+            await _read_until(process, "\a", received, 20)
+            assert await asyncio.to_thread(answers, host, keys)
+            echoed = "".join(received)
+            return packets, echoed
+
+    packets, echoed = asyncio.run(scenario())
+    assert echoed.count("a") == 4096
+    assert packets < 40
+    assert answers(host, keys) and host.alive()
+
+
+def test_huge_sizes_and_resize_storms_do_not_stall_the_manhole(host: Host, keys: Keys) -> None:
+    """4294967295x4294967295 (hours of CPU before), 1000000x50 and 5000 resizes: clamped
+    and coalesced; the session still answers, and so does another one."""
+
+    async def scenario() -> str:
+        connection, process, channel = await _pty_session(host.port, keys)
+        async with connection:
+            received: list[str] = []
+            await _read_until(process, ">>>", received, 20)
+            channel.change_terminal_size(4294967295, 4294967295)
+            channel.change_terminal_size(1000000, 50)
+            for number in range(5000):
+                channel.change_terminal_size(60 + number % 40, 20 + number % 10)
+            channel.change_terminal_size(4294967295, 4294967295)
+            assert await asyncio.to_thread(answers, host, keys)
+            channel.change_terminal_size(80, 24)
+            received.clear()
+            process.stdin.write("6 * 9\r")
+            await _read_until(process, "54", received, 20)
+            return "".join(received)
+
+    assert "54" in asyncio.run(scenario())
+    assert answers(host, keys) and host.alive()
+
+
+def test_output_is_bounded_when_a_client_with_a_huge_window_stops_reading(
+    host: Host, keys: Keys
+) -> None:
+    """A client announcing a 4 GB window, then reading nothing: the statement's writes
+    wait once the socket holds its bound (before: the host buffered all, 1 GB printed made
+    900 MB), and Ctrl-C still interrupts it."""
+    assert answers(host, keys)
+    before = rss_kb(host.process.pid)
+
+    async def scenario() -> int | None:
+        async with asyncssh_client(
+            host.port, username="alice", client_keys=[keys.client_key]
+        ) as connection:
+            process = await connection.create_process(
+                "while True: print('x' * 1000)", window=2**32 - 1
+            )
+            connection._transport.pause_reading()  # the client reads nothing more
+            blocked = (
+                "import sys; any('streams.py' in line and 'write' in line for frame in "
+                "sys._current_frames().values() for line in __import__('traceback')"
+                ".format_stack(frame))"
+            )
+            await asyncio.to_thread(
+                wait_for,
+                lambda: exec_code(host.port, keys.client_key, blocked).stdout == "True\n",
+                30,
+                "the flooding statement to wait in its write",
+            )
+            assert rss_kb(host.process.pid) - before < 20_000
+            process.channel.send_signal("INT")
+            connection._transport.resume_reading()
+            completed = await asyncio.wait_for(process.wait(), 30)
+            return completed.exit_status
+
+    assert asyncio.run(scenario()) == 1
+    assert answers(host, keys) and host.alive()
+
+
+def test_env_requests_are_refused_and_audited(
+    audited_host: tuple[Host, Path], keys: Keys
+) -> None:
+    """env requests are refused (asyncssh kept them all: 245 MB from 8,000 of 30 kB), and
+    each refusal is in the audit trail."""
+    host, audit_file = audited_host
+
+    async def scenario() -> str:
+        async with asyncssh_client(
+            host.port, username="alice", client_keys=[keys.client_key]
+        ) as connection:
+            completed = await connection.run(
+                "import os; os.environ.get('MANHOLE_TEST_VAR'), len(os.environ) > 0",
+                env={"MANHOLE_TEST_VAR": "v" * 30_000, "LANG": "C"},
+            )
+            return str(completed.stdout)
+
+    assert asyncio.run(scenario()) == "(None, True)\n"
+    refused = [event for event in read_events(audit_file) if event["event"] == "env_refused"]
+    assert {event["name"] for event in refused} == {"MANHOLE_TEST_VAR", "LANG"}
+    assert answers(host, keys) and host.alive()
+
+
+def test_a_terminal_asked_for_after_the_start_is_refused(host: Host, keys: Keys) -> None:
+    """pty-req after exec has started is answered "failure", as sshd does (it was
+    "success", and switched a script session into terminal handling)."""
+
+    async def scenario() -> tuple[bool, str]:
+        async with asyncssh_client(
+            host.port, username="alice", client_keys=[keys.client_key]
+        ) as connection:
+            process = await connection.create_process(
+                "import sys; sys.stdin.readline(); print(sys.stdout.isatty())"
+            )
+            granted = await process.channel._make_request(
+                b"pty-req", String("xterm"), UInt32(80), UInt32(24), UInt32(0), UInt32(0), String(b"")
+            )
+            process.stdin.write("go\n")
+            completed = await asyncio.wait_for(process.wait(), 20)
+            return bool(granted), str(completed.stdout)
+
+    assert asyncio.run(scenario()) == (False, "False\n")
+    assert answers(host, keys) and host.alive()
