@@ -168,16 +168,18 @@ def test_output_is_bounded_when_a_client_with_a_huge_window_stops_reading(
             )
             connection._transport.pause_reading()  # the client reads nothing more
             blocked = (
-                "import sys; any('streams.py' in line and 'write' in line for frame in "
-                "sys._current_frames().values() for line in __import__('traceback')"
+                "import sys; any('streams.py' in line and '_condition.wait' in line for frame"
+                " in sys._current_frames().values() for line in __import__('traceback')"
                 ".format_stack(frame))"
             )
-            await asyncio.to_thread(
-                wait_for,
-                lambda: exec_code(host.port, keys.client_key, blocked).stdout == "True\n",
-                30,
-                "the flooding statement to wait in its write",
-            )
+
+            def still_blocked() -> bool:
+                return exec_code(host.port, keys.client_key, blocked).stdout == "True\n"
+
+            waiting = "the flooding statement to wait in its write"
+            await asyncio.to_thread(wait_for, still_blocked, 30, waiting)
+            for _ in range(5):  # and it stays there: (each look is a login and a statement)
+                assert await asyncio.to_thread(still_blocked)
             assert rss_kb(host.process.pid) - before < 20_000
             process.channel.send_signal("INT")
             connection._transport.resume_reading()
@@ -188,9 +190,7 @@ def test_output_is_bounded_when_a_client_with_a_huge_window_stops_reading(
     assert answers(host, keys) and host.alive()
 
 
-def test_env_requests_are_refused_and_audited(
-    audited_host: tuple[Host, Path], keys: Keys
-) -> None:
+def test_env_requests_are_refused_and_audited(audited_host: tuple[Host, Path], keys: Keys) -> None:
     """env requests are refused (asyncssh kept them all: 245 MB from 8,000 of 30 kB), and
     each refusal is in the audit trail."""
     host, audit_file = audited_host
@@ -223,7 +223,13 @@ def test_a_terminal_asked_for_after_the_start_is_refused(host: Host, keys: Keys)
                 "import sys; sys.stdin.readline(); print(sys.stdout.isatty())"
             )
             granted = await process.channel._make_request(
-                b"pty-req", String("xterm"), UInt32(80), UInt32(24), UInt32(0), UInt32(0), String(b"")
+                b"pty-req",
+                String("xterm"),
+                UInt32(80),
+                UInt32(24),
+                UInt32(0),
+                UInt32(0),
+                String(b""),
             )
             process.stdin.write("go\n")
             completed = await asyncio.wait_for(process.wait(), 20)
