@@ -17,7 +17,7 @@ import asyncio
 import os
 from collections.abc import Callable
 
-__all__ = ["MAX_PASTE_CHARACTERS", "PasteLimit", "PipeFeed"]
+__all__ = ["MAX_PASTE_CHARACTERS", "PasteLimit", "PipeFeed", "ReadingGate"]
 
 # The longest bracketed paste the prompt takes (characters): about 1 MB of code, well
 # beyond what anyone pastes into a prompt, and what ptpython edits and draws in well
@@ -29,6 +29,30 @@ _WRITE_CHUNK = 64 * 1024
 
 _PASTE_START = "\x1b[200~"
 _PASTE_END = "\x1b[201~"
+
+
+class ReadingGate:
+    """A channel's reading, paused while any of its holders asks (the prompt's pipe is
+    full; the client is not reading what it is sent), resumed once none does."""
+
+    def __init__(self, pause: Callable[[], object], resume: Callable[[], object]) -> None:
+        self._pause = pause
+        self._resume = resume
+        self._holders: set[str] = set()
+
+    def hold(self, holder: str) -> None:
+        if not self._holders:
+            self._pause()
+        self._holders.add(holder)
+
+    def release(self, holder: str) -> None:
+        if holder in self._holders:
+            self._holders.discard(holder)
+            if not self._holders:
+                self._resume()
+
+    def held_by(self, holder: str) -> bool:
+        return holder in self._holders
 
 
 class PipeFeed:

@@ -31,6 +31,7 @@ import asyncssh
 from .audit import audit
 from .executor import Executor, Outcome, OutcomeKind, compile_statement
 from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
+from .keyfeed import ReadingGate
 from .recording import Recording
 from .repl import Repl
 from .streams import ChannelInput, ChannelOutput, SessionStreams, SessionTextStream
@@ -49,6 +50,8 @@ MAX_COLUMNS = 1000
 MAX_ROWS = 1000
 # A storm of window-change requests is applied at most this often (seconds): the last wins.
 _RESIZE_INTERVAL = 0.05
+# How often a channel paused because its client reads nothing is looked at again (seconds).
+_READING_CHECK = 0.02
 # How much of a refused request's text goes into the log and the audit trail.
 _LOGGED_TEXT = 64
 _session_numbers = itertools.count(1)
@@ -181,11 +184,14 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._resize_pending: tuple[int, int] | None = None
         self._resize_handle: asyncio.TimerHandle | None = None
         self._resized_at = 0.0
+        self._reading: ReadingGate | None = None
+        self._reading_check: asyncio.TimerHandle | None = None
 
     # asyncssh callbacks, all on the server's loop.
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self._channel = chan
+        self._reading = ReadingGate(chan.pause_reading, chan.resume_reading)
         refuse_env_requests(chan, self._env_refused)
 
     def _env_refused(self, name: bytes) -> None:
@@ -275,6 +281,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             )
             if repl is not None and not statement_running:
                 repl.feed(text)
+                self._hold_reading_while_output_waits()
                 return
             if repl is not None:
                 text = repl.take_cursor_position_reports(text)
@@ -289,6 +296,30 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
                 self._fail(f"script on stdin is over {_MAX_SCRIPT_BYTES} bytes: refused\n")
         elif self._stdin is not None:
             self._stdin.feed(data)
+
+    def _hold_reading_while_output_waits(self) -> None:
+        """At the prompt, read no more keys while the client is not reading what it is
+        sent: each key draws the prompt again, and a client typing without reading would
+        otherwise pile those drawings up in the host. (Not while a statement runs: its
+        Ctrl-C must get through; its output waits, and its echo is dropped, instead.)"""
+        output, gate = self._stdout, self._reading
+        if output is None or gate is None:
+            return
+        statement_running = (self._executor is not None and self._executor.busy) or (
+            self._repl is not None and self._repl.accepted
+        )
+        if output.congested and not statement_running and not self._finished:
+            gate.hold("output")
+            if self._reading_check is None:
+                self._reading_check = asyncio.get_running_loop().call_later(
+                    _READING_CHECK, self._check_reading
+                )
+        else:
+            gate.release("output")
+
+    def _check_reading(self) -> None:
+        self._reading_check = None
+        self._hold_reading_while_output_waits()
 
     def eof_received(self) -> bool:
         if self._script_complete is not None:
@@ -456,15 +487,15 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     async def _interactive(self) -> None:
         assert self._terminal is not None and self._stdout is not None
         term, columns, rows = self._terminal
-        assert self._channel is not None
+        assert self._reading is not None
         repl = Repl(
             self._namespace,
             self._streams.stdout,
             term=term,
             columns=columns,
             rows=rows,
-            pause_reading=self._channel.pause_reading,
-            resume_reading=self._channel.resume_reading,
+            pause_reading=functools.partial(self._reading.hold, "prompt input"),
+            resume_reading=functools.partial(self._reading.release, "prompt input"),
         )
         self._repl = repl
         self._stdout.write(_banner(self._context.identity) + repl.probe_cursor_position_reports())
@@ -657,8 +688,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._finished = True
         if self._timeout_check is not None:
             self._timeout_check.cancel()
-        if self._resize_handle is not None:
-            self._resize_handle.cancel()
+        for timer in (self._resize_handle, self._reading_check):
+            if timer is not None:
+                timer.cancel()
         try:
             channel.exit(status)
         except OSError:

@@ -237,3 +237,44 @@ def test_a_terminal_asked_for_after_the_start_is_refused(host: Host, keys: Keys)
 
     assert asyncio.run(scenario()) == (False, "False\n")
     assert answers(host, keys) and host.alive()
+
+
+def test_the_prompt_stops_reading_keys_while_its_client_reads_nothing(
+    host: Host, keys: Keys
+) -> None:
+    """Each F2 draws ptpython's menu again (5 kB for 4 bytes typed at 1000x1000): a client
+    that types without reading made the host pile drawings up without end. Now the
+    server stops reading its channel (the SSH window then holds the client back) until
+    the client reads again. Seen from another session, as an operator would look."""
+    reading_paused = (
+        "import gc, manhole_ssh.session as s; any(o._channel._recv_paused for o in "
+        "gc.get_objects() if isinstance(o, s.ManholeSession) and o._terminal)"
+    )
+
+    def paused() -> bool:
+        return exec_code(host.port, keys.client_key, reading_paused).stdout == "True\n"
+
+    async def scenario() -> str:
+        connection, process, channel = await _pty_session(host.port, keys, window=65536)
+        async with connection:
+            received: list[str] = []
+            await _read_until(process, ">>>", received, 20)
+            channel.change_terminal_size(1000, 1000)
+            channel.pause_reading()  # no more window for the server: its output waits
+            for _ in range(30):
+                for _ in range(20):
+                    process.stdin.write("\x1bOQ")  # F2
+                    await asyncio.sleep(0.01)
+                if await asyncio.to_thread(paused):
+                    break
+            else:
+                raise AssertionError("the server went on reading keys it could not answer")
+            channel.resume_reading()
+            await asyncio.to_thread(wait_for, lambda: not paused(), 30, "reading to resume")
+            received.clear()
+            process.stdin.write("\x036 * 9\r")
+            await _read_until(process, "54", received, 30)
+            return "".join(received)
+
+    assert "54" in asyncio.run(scenario())
+    assert answers(host, keys) and host.alive()
