@@ -78,7 +78,7 @@ def _typed_on_cursor_line(typed: str, screen: pyte.Screen) -> bool:
     return typed in screen.display[screen.cursor.y]
 
 
-def _keystrokes(terminal: Terminal) -> list[float]:
+def keystrokes(terminal: Terminal) -> list[float]:
     samples = []
     for number in range(KEYSTROKES):
         char = "abcdefghij"[number % 10]
@@ -100,7 +100,7 @@ def _session(
     try:
         terminal.wait_for(ready)
         evals = _evals(terminal, ready)
-        return evals, _keystrokes(terminal)
+        return evals, keystrokes(terminal)
     finally:
         terminal.close()
 

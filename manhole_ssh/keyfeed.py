@@ -14,10 +14,14 @@ not at all and the session is told why.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
+import struct
+import termios
 from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["MAX_PASTE_CHARACTERS", "PasteLimit", "PipeFeed", "ReadingGate"]
+__all__ = ["MAX_PASTE_CHARACTERS", "Paste", "PasteLimit", "PipeFeed", "ReadingGate", "unread_bytes"]
 
 # The longest bracketed paste the prompt takes (characters): about 1 MB of code, well
 # beyond what anyone pastes into a prompt, and what ptpython edits and draws in well
@@ -137,11 +141,28 @@ class PipeFeed:
             self._resume_reading()
 
 
+def unread_bytes(read_fd: int) -> int:
+    """How many bytes wait in a pipe for its reader."""
+    answer = fcntl.ioctl(read_fd, termios.FIONREAD, b"\0\0\0\0")
+    return int(struct.unpack("i", answer)[0])
+
+
+@dataclass(frozen=True)
+class Paste:
+    """One whole bracketed paste (its text, without the markers)."""
+
+    text: str
+
+    def __str__(self) -> str:
+        """As the terminal sent it."""
+        return _PASTE_START + self.text + _PASTE_END
+
+
 class PasteLimit:
     """Lets text through, holding each bracketed paste until it has ended.
 
-    A paste of at most ``limit`` characters goes on whole, markers included; a longer one
-    is dropped entirely (nothing of it reaches the prompt) and :meth:`filter` says so.
+    A paste of at most ``limit`` characters goes on whole, as a :class:`Paste`; a longer
+    one is dropped entirely (nothing of it reaches the prompt) and :meth:`filter` says so.
     """
 
     def __init__(self, limit: int = MAX_PASTE_CHARACTERS) -> None:
@@ -151,10 +172,11 @@ class PasteLimit:
         self._refusing = False  # the open paste is over the limit: drop it to its end
         self._carry = ""  # a marker cut in two by the end of the last chunk
 
-    def filter(self, text: str) -> tuple[str, bool]:
-        """Return what may go to the prompt now, and whether a paste was refused."""
+    def filter(self, text: str) -> tuple[list[str | Paste], bool]:
+        """Return what may go to the prompt now (typed text and whole pastes, in order),
+        and whether a paste was refused."""
         text, self._carry = self._carry + text, ""
-        passed: list[str] = []
+        passed: list[str | Paste] = []
         refused = False
         while text:
             if self._paste is None:
@@ -184,10 +206,10 @@ class PasteLimit:
             if end < 0:
                 break
             if not self._refusing:
-                passed.append(_PASTE_START + "".join(self._paste) + _PASTE_END)
+                passed.append(Paste("".join(self._paste)))
             self._paste = None
             text = text[end + len(_PASTE_END) :]
-        return "".join(passed), refused
+        return [piece for piece in passed if piece], refused
 
 
 def _cut_marker(text: str, marker: str) -> int:

@@ -22,13 +22,14 @@ import jedi.settings
 from prompt_toolkit.application import create_app_session
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.document import Document
-from prompt_toolkit.filters import Filter
+from prompt_toolkit.filters import Condition, Filter
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.key_binding import KeyBindings, KeyBindingsBase, merge_key_bindings
 from prompt_toolkit.key_binding.defaults import load_key_bindings
-from prompt_toolkit.key_binding.key_processor import KeyPressEvent
+from prompt_toolkit.key_binding.key_processor import KeyPress, KeyPressEvent
 from prompt_toolkit.keys import Keys
+from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import CPR_Support
 from prompt_toolkit.renderer import print_formatted_text as print_formatted_text_to_output
@@ -47,8 +48,9 @@ from ptpython.printer import OutputPrinter
 from ptpython.repl import PythonRepl
 from ptpython.style import generate_style, get_all_code_styles, get_all_ui_styles
 from ptpython.utils import unindent_code
+from pygments.lexers import Python3Lexer as PythonLexer  # type: ignore[import-untyped]
 
-from .keyfeed import MAX_PASTE_CHARACTERS, PasteLimit, PipeFeed
+from .keyfeed import MAX_PASTE_CHARACTERS, Paste, PasteLimit, PipeFeed, unread_bytes
 from .layoutspeed import fast_key_lookup, speed_up_layouts
 
 __all__ = ["Repl"]
@@ -73,6 +75,9 @@ _COMPLETABLE_TAIL = re.compile(r"(?:^|\W)[^\W\d]\w*\.?$|[)\]]\.$")
 # The answer of a terminal to "where is the cursor?" (ESC [ 6 n).
 _CURSOR_POSITION_REPORT = re.compile(r"\x1b\[\d+;\d+R")
 _ASK_CURSOR_POSITION = "\x1b[6n"
+# Past this many lines, the prompt's syntax colouring starts from a line near the part
+# drawn, not from the top (see Repl._lexer).
+_LEXED_FROM_THE_TOP = 500
 
 
 @functools.cache
@@ -301,6 +306,7 @@ class Repl:
                 lambda: namespace,
                 lambda: self.python.enable_dictionary_completion,
             ),
+            _lexer=self._lexer(),
         )
         self.python.confirm_exit = False  # Ctrl-D leaves at once, as in a shell
         # Completion runs jedi, on the host's CPU: only when asked (Tab), not per keystroke.
@@ -322,6 +328,19 @@ class Repl:
         app._redraw = redraw_unless_exiting  # type: ignore[method-assign]
         self._ask_cursor_position = app.renderer.request_absolute_cursor_position
         app.renderer.request_absolute_cursor_position = self._request_cursor_position  # type: ignore[method-assign]
+
+    def _lexer(self) -> PygmentsLexer:
+        """ptpython's Python colouring, which Pygments runs from the first line of the
+        prompt to the last one drawn at every drawing: after a paste of 10,000 lines that
+        was two seconds of the server's loop, every other session waiting. In a long
+        prompt it starts from a line near the part drawn (prompt_toolkit's sync), at the
+        price of colouring wrongly inside a string that opened far above."""
+        return PygmentsLexer(
+            PythonLexer,
+            sync_from_start=Condition(
+                lambda: self.python.default_buffer.document.line_count <= _LEXED_FROM_THE_TOP
+            ),
+        )
 
     def _request_cursor_position(self) -> None:
         """Ask where the prompt starts, as prompt_toolkit does at each prompt, but draw it
@@ -355,15 +374,43 @@ class Repl:
                 app.renderer.cpr_support = CPR_Support.SUPPORTED
                 if app.is_running:
                     app._on_resize()  # redraw, now knowing the room below the prompt
-        text, refused = self._paste_limit.filter(text)
-        if text:
-            self._feed.send(text.encode("utf-8"))
+        pieces, refused = self._paste_limit.filter(text)
+        for piece in pieces:
+            if not (isinstance(piece, Paste) and self._hand_over(piece)):
+                self._feed.send(str(piece).encode("utf-8"))
         if refused:
             self._tell(
                 f"manhole-ssh: paste of more than {MAX_PASTE_CHARACTERS:,} characters "
                 "refused (nothing of it was typed). Run a long script with: "
                 "ssh -T ... < script.py"
             )
+
+    def _hand_over(self, paste: Paste) -> bool:
+        """Give a whole paste to the prompt as one key press, if nothing typed before it
+        still waits to be read; say whether it was given.
+
+        Through the pipe, prompt_toolkit reads a paste 1 kB at a time, and each read
+        copies and searches all of the paste so far for its end: 1 MB cost over a second
+        of the server's loop. It is already whole here.
+        """
+        app = self.python.app
+        context = app.context
+        if (
+            not app.is_running
+            or context is None
+            or self._feed.backlog
+            or unread_bytes(self._input.pipe.read_fd)  # type: ignore[attr-defined]
+        ):
+            return False
+
+        def paste_now() -> None:
+            keys = app.key_processor
+            keys.feed_multiple(self._input.flush_keys())  # an escape sequence begun before
+            keys.feed(KeyPress(Keys.BracketedPaste, paste.text))
+            keys.process_keys()
+
+        context.copy().run(paste_now)
+        return True
 
     def _tell(self, message: str) -> None:
         """Show a message above the prompt, which is drawn again below it."""
