@@ -10,6 +10,7 @@ from bench import (
     exec_round_trip,
     host_impact,
     idle_cost,
+    isolation,
     peer,
     scale,
     throughput,
@@ -30,6 +31,7 @@ def main() -> None:
         idle_cost,
         host_impact,
         scale,
+        isolation,
         peer,
     ):
         print(f"running {module.__name__} …", flush=True)

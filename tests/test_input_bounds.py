@@ -4,10 +4,13 @@ client that stops reading, and channel requests the manhole refuses (issue 9).""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import asyncssh
+import pytest
 from asyncssh.packet import String, UInt32
 from conftest import (
     Host,
@@ -20,6 +23,8 @@ from conftest import (
     wait_for,
 )
 from test_adversarial import rss_kb
+
+import manhole_ssh
 
 OpenTerminal = Callable[..., Terminal]
 
@@ -278,3 +283,43 @@ def test_the_prompt_stops_reading_keys_while_its_client_reads_nothing(
 
     assert "54" in asyncio.run(scenario())
     assert answers(host, keys) and host.alive()
+
+
+def _writers_waiting() -> int:
+    """Threads of this process waiting in a session's output (a client not reading)."""
+    return sum(
+        frame.f_code.co_name == "_write_piece"
+        or (frame.f_back is not None and frame.f_back.f_code.co_name == "_write_piece")
+        for frame in sys._current_frames().values()
+    )
+
+
+@pytest.mark.parametrize("ending", ["revoke", "stop"])
+def test_a_statement_waiting_on_a_stalled_client_ends_on_revoke_and_stop(
+    keys: Keys, ending: str
+) -> None:
+    """The statement whose writes wait for a client that reads nothing is not stuck there:
+    revoking its key, or stopping the manhole, ends it."""
+    manhole = manhole_ssh.install(
+        port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key
+    )
+    fingerprint = asyncssh.read_public_key(keys.client_key.with_suffix(".pub")).get_fingerprint()
+
+    async def scenario() -> None:
+        async with asyncssh_client(manhole.port, client_keys=[str(keys.client_key)]) as client:
+            await client.create_process("while True: print('x' * 1000)", window=2**32 - 1)
+            client._transport.pause_reading()
+            await asyncio.to_thread(wait_for, _writers_waiting, 30, "the writer to wait")
+            if ending == "revoke":
+                manhole.revoke(fingerprint)
+            else:
+                await asyncio.to_thread(manhole.stop, 5.0)
+            await asyncio.to_thread(
+                wait_for, lambda: not _writers_waiting(), 10, "the writer to be ended"
+            )
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        manhole_ssh.uninstall()
+    assert manhole.error is None
