@@ -2,7 +2,8 @@
 logger (and, if asked, a file of its own with mode 0600).
 
 Events: ``connect``, ``auth`` (accepted or refused, with key type, fingerprint, identity and
-reason), ``session_start``, ``session_end``, and ``statement`` for every piece of code run,
+reason), ``env_refused`` (an ``env`` request, with the variable's name), ``session_start``,
+``session_end``, and ``statement`` for every piece of code run,
 with how it ended and how long it took. What the user typed is logged whole.
 """
 
