@@ -211,11 +211,23 @@ class PasteLimit:
             text = text[end + len(_PASTE_END) :]
         return [piece for piece in passed if piece], refused
 
+    @property
+    def holding_back(self) -> bool:
+        """Whether typed text (what may begin a paste: the Escape key, say) waits for
+        what comes next; :meth:`release` lets it go if nothing does."""
+        return bool(self._carry) and self._paste is None
+
+    def release(self) -> str:
+        """The typed text held back, now taken as typed."""
+        if self._paste is not None:
+            return ""
+        text, self._carry = self._carry, ""
+        return text
+
 
 def _cut_marker(text: str, marker: str) -> int:
-    """How many characters at the end of ``text`` begin ``marker`` (at least two: a lone
-    ESC at the end is the Escape key, and is not held back waiting for more)."""
-    for length in range(len(marker) - 1, 1, -1):
+    """How many characters at the end of ``text`` begin ``marker``."""
+    for length in range(len(marker) - 1, 0, -1):
         if text.endswith(marker[:length]):
             return length
     return 0

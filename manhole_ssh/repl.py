@@ -10,6 +10,7 @@ time without freezing the server.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import io
@@ -75,6 +76,8 @@ _COMPLETABLE_TAIL = re.compile(r"(?:^|\W)[^\W\d]\w*\.?$|[)\]]\.$")
 # The answer of a terminal to "where is the cursor?" (ESC [ 6 n).
 _CURSOR_POSITION_REPORT = re.compile(r"\x1b\[\d+;\d+R")
 _ASK_CURSOR_POSITION = "\x1b[6n"
+# How long typed text that may begin a paste (ESC, ESC [ …) waits for the rest (seconds).
+_PASTE_MARKER_WAIT = 0.05
 # Past this many lines, the prompt's syntax colouring starts from a line near the part
 # drawn, not from the top (see Repl._lexer).
 _LEXED_FROM_THE_TOP = 500
@@ -293,6 +296,7 @@ class Repl:
         )
         self._resources.callback(self._feed.close)  # before the pipe closes (LIFO)
         self._paste_limit = PasteLimit()
+        self._release_held_keys: asyncio.TimerHandle | None = None
         self.output = _ChannelOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
         self._cpr_probe_pending = False
         self._closed = self._released = False
@@ -378,12 +382,23 @@ class Repl:
         for piece in pieces:
             if not (isinstance(piece, Paste) and self._hand_over(piece)):
                 self._feed.send(str(piece).encode("utf-8"))
+        if self._release_held_keys is not None:
+            self._release_held_keys.cancel()
+            self._release_held_keys = None
+        if self._paste_limit.holding_back:  # the Escape key, or a paste cut after its ESC
+            self._release_held_keys = asyncio.get_running_loop().call_later(
+                _PASTE_MARKER_WAIT, self._release_held
+            )
         if refused:
             self._tell(
                 f"manhole-ssh: paste of more than {MAX_PASTE_CHARACTERS:,} characters "
                 "refused (nothing of it was typed). Run a long script with: "
                 "ssh -T ... < script.py"
             )
+
+    def _release_held(self) -> None:
+        self._release_held_keys = None
+        self._feed.send(self._paste_limit.release().encode("utf-8"))
 
     def _hand_over(self, paste: Paste) -> bool:
         """Give a whole paste to the prompt as one key press, if nothing typed before it
@@ -397,6 +412,8 @@ class Repl:
         context = app.context
         if (
             not app.is_running
+            or app.future is None
+            or app.future.done()  # Enter was pressed: what follows is for the next prompt
             or context is None
             or self._feed.backlog
             or unread_bytes(self._input.pipe.read_fd)  # type: ignore[attr-defined]
@@ -514,6 +531,8 @@ class Repl:
         self._release()
 
     def _release(self) -> None:
+        if self._release_held_keys is not None:
+            self._release_held_keys.cancel()
         if not self._released:
             self._released = True
             self._resources.close()

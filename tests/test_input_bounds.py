@@ -25,6 +25,7 @@ from conftest import (
 from test_adversarial import rss_kb
 
 import manhole_ssh
+from manhole_ssh.keyfeed import Paste, PasteLimit
 
 OpenTerminal = Callable[..., Terminal]
 
@@ -323,3 +324,23 @@ def test_a_statement_waiting_on_a_stalled_client_ends_on_revoke_and_stop(
     finally:
         manhole_ssh.uninstall()
     assert manhole.error is None
+
+
+@pytest.mark.parametrize("piece", [1, 2, 5, 7, 4096])
+def test_a_paste_cut_anywhere_is_held_whole(piece: int) -> None:
+    """However the packets cut a paste (its markers included), the prompt gets the typed
+    text around it as typed, and the paste whole, once; one over the limit not at all. A
+    final ESC (the Escape key, or the start of a paste) waits for what follows, and is
+    released as typed if nothing does."""
+    typed = "ab\x1b[A" + "\x1b[200~" + "x = 1\n" * 3000 + "\x1b[201~" + "cd\x1b"
+    limit = PasteLimit(limit=18_000)
+    given: list[str | Paste] = []
+    for start in range(0, len(typed), piece):
+        pieces, refused = limit.filter(typed[start : start + piece])
+        assert not refused
+        given += pieces
+    assert limit.holding_back
+    given.append(limit.release())
+    assert "".join(str(part) for part in given) == typed
+    assert [part for part in given if isinstance(part, Paste)] == [Paste("x = 1\n" * 3000)]
+    assert PasteLimit(limit=17_999).filter(typed) == (["ab\x1b[A", "cd"], True)
