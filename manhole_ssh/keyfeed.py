@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import re
 import struct
 import termios
 from collections.abc import Callable
@@ -163,10 +164,17 @@ class PasteLimit:
 
     A paste of at most ``limit`` characters goes on whole, as a :class:`Paste`; a longer
     one is dropped entirely (nothing of it reaches the prompt) and :meth:`filter` says so.
+
+    :param answers: what the terminal sends on its own (its answers to "where is the
+        cursor?"): the terminal writes a long paste in pieces, and may answer between
+        two of them. Found inside a paste, they are taken out and passed on at once.
     """
 
-    def __init__(self, limit: int = MAX_PASTE_CHARACTERS) -> None:
+    def __init__(
+        self, limit: int = MAX_PASTE_CHARACTERS, *, answers: re.Pattern[str] | None = None
+    ) -> None:
         self._limit = limit
+        self._answers = answers
         self._paste: list[str] | None = None  # the paste so far, while one is open
         self._size = 0
         self._refusing = False  # the open paste is over the limit: drop it to its end
@@ -196,6 +204,9 @@ class PasteLimit:
                 keep = _cut_marker(body, _PASTE_END)
                 self._carry = body[len(body) - keep :]
                 body = body[: len(body) - keep]
+            if self._answers is not None and "\x1b" in body:
+                passed.extend(self._answers.findall(body))
+                body = self._answers.sub("", body)
             if not self._refusing:
                 self._size += len(body)
                 if self._size > self._limit:

@@ -295,7 +295,7 @@ class Repl:
             resume_reading=resume_reading,
         )
         self._resources.callback(self._feed.close)  # before the pipe closes (LIFO)
-        self._paste_limit = PasteLimit()
+        self._paste_limit = PasteLimit(answers=_CURSOR_POSITION_REPORT)
         self._release_held_keys: asyncio.TimerHandle | None = None
         self.output = _ChannelOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
         self._cpr_probe_pending = False

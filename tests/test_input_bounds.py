@@ -51,10 +51,9 @@ def test_a_big_paste_reaches_the_prompt_whole(
 ) -> None:
     """600 kB pasted into the prompt arrive whole; the manhole's loop is never blocked (a
     blocking write into ptpython's pipe froze it for good from 64 kB), and another
-    session gets in meanwhile. (This terminal does not answer the cursor-position
-    request: an answer sent between two pieces of the paste would be inside it.)"""
-    argv = ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1")
-    terminal = terminals(argv, answer_cpr=False)
+    session gets in meanwhile. The terminal answers "where is the cursor?" between two
+    pieces of the paste: its answers go to the prompt, not into the pasted text."""
+    terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
     terminal.wait_prompt()
     paste(terminal, 'x = "' + "a" * 600_000 + '"')
     assert answers(host, keys)
