@@ -343,3 +343,35 @@ def test_a_paste_cut_anywhere_is_held_whole(piece: int) -> None:
     assert "".join(str(part) for part in given) == typed
     assert [part for part in given if isinstance(part, Paste)] == [Paste("x = 1\n" * 3000)]
     assert PasteLimit(limit=17_999).filter(typed) == (["ab\x1b[A", "cd"], True)
+
+
+def test_a_burst_of_requests_does_not_hold_other_sessions_up(host: Host, keys: Keys) -> None:
+    """20,000 window-change requests sent at once (2 MB of small packets): asyncssh handled
+    a whole read of them (up to 256 kB, 2,500 packets) before any other session's turn.
+    Another session's statement now answers within a small part of the burst's time.
+    (A ratio of two times from the same run, not a time limit.)"""
+
+    async def scenario() -> tuple[float, float]:
+        connection, process, channel = await _pty_session(host.port, keys)
+        async with (
+            connection,
+            asyncssh_client(host.port, username="alice", client_keys=[keys.client_key]) as other,
+        ):
+            received: list[str] = []
+            await _read_until(process, ">>>", received, 20)
+            assert (await other.run("6 * 7")).stdout == "42\n"  # its channel opens are warm
+            received.clear()
+            loop = asyncio.get_running_loop()
+            for number in range(20_000):  # (the client encrypts them all first)
+                channel.change_terminal_size(60 + number % 40, 20 + number % 10)
+            process.stdin.write("6 * 9\r")
+            started = loop.time()
+            answered = await other.run("6 * 7")
+            other_took = loop.time() - started
+            assert answered.stdout == "42\n"
+            await _read_until(process, "54", received, 60)
+            return other_took, loop.time() - started
+
+    other_took, burst_took = asyncio.run(scenario())
+    assert other_took < burst_took / 4, (other_took, burst_took)
+    assert answers(host, keys) and host.alive()
