@@ -78,6 +78,8 @@ _CURSOR_POSITION_REPORT = re.compile(r"\x1b\[\d+;\d+R")
 _ASK_CURSOR_POSITION = "\x1b[6n"
 # How long typed text that may begin a paste (ESC, ESC [ …) waits for the rest (seconds).
 _PASTE_MARKER_WAIT = 0.05
+# How often a paste waiting for the prompt to read what came before it is tried again.
+_RETRY_PASTE = 0.005
 # Past this many lines, the prompt's syntax colouring starts from a line near the part
 # drawn, not from the top (see Repl._lexer).
 _LEXED_FROM_THE_TOP = 500
@@ -297,6 +299,8 @@ class Repl:
         self._resources.callback(self._feed.close)  # before the pipe closes (LIFO)
         self._paste_limit = PasteLimit(answers=_CURSOR_POSITION_REPORT)
         self._release_held_keys: asyncio.TimerHandle | None = None
+        self._waiting: list[str | Paste] = []  # behind a paste not handed over yet
+        self._retry: asyncio.TimerHandle | None = None
         self.output = _ChannelOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
         self._cpr_probe_pending = False
         self._closed = self._released = False
@@ -380,8 +384,7 @@ class Repl:
                     app._on_resize()  # redraw, now knowing the room below the prompt
         pieces, refused = self._paste_limit.filter(text)
         for piece in pieces:
-            if not (isinstance(piece, Paste) and self._hand_over(piece)):
-                self._feed.send(str(piece).encode("utf-8"))
+            self._give(piece)
         if self._release_held_keys is not None:
             self._release_held_keys.cancel()
             self._release_held_keys = None
@@ -398,7 +401,44 @@ class Repl:
 
     def _release_held(self) -> None:
         self._release_held_keys = None
-        self._feed.send(self._paste_limit.release().encode("utf-8"))
+        self._give(self._paste_limit.release())
+
+    def _give(self, piece: str | Paste) -> None:
+        """Pass typed text or a whole paste on to the prompt, in the order they came.
+
+        A paste that cannot be handed over yet (keys typed before it are still unread, or
+        it comes between two prompts) waits, and what comes after it waits too: sent
+        through the pipe instead, it cost the quadratic read described in _hand_over,
+        and every paste behind it went the same slow way. It is tried again every
+        _RETRY_PASTE while a prompt runs, else as the next one starts.
+        """
+        if not piece:
+            return
+        if self._waiting or (isinstance(piece, Paste) and not self._hand_over(piece)):
+            self._waiting.append(piece)
+            if self._retry is None and not self._closed and not self._between_prompts():
+                loop = asyncio.get_running_loop()
+                self._retry = loop.call_later(_RETRY_PASTE, self._give_waiting)
+        elif not isinstance(piece, Paste):
+            self._feed.send(piece.encode("utf-8"))
+
+    def _between_prompts(self) -> bool:
+        app = self.python.app
+        return not app.is_running or app.future is None or app.future.done()
+
+    def _prompt_started(self) -> None:
+        """Called by prompt_toolkit as a prompt starts: what waited for it goes in next,
+        once the prompt reads its input."""
+        if self._waiting:
+            asyncio.get_running_loop().call_soon(self._give_waiting)
+
+    def _give_waiting(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        waiting, self._waiting = self._waiting, []
+        for piece in waiting:
+            self._give(piece)
 
     def _hand_over(self, paste: Paste) -> bool:
         """Give a whole paste to the prompt as one key press, if nothing typed before it
@@ -411,9 +451,7 @@ class Repl:
         app = self.python.app
         context = app.context
         if (
-            not app.is_running
-            or app.future is None
-            or app.future.done()  # Enter was pressed: what follows is for the next prompt
+            self._between_prompts()
             or context is None
             or self._feed.backlog
             or unread_bytes(self._input.pipe.read_fd)  # type: ignore[attr-defined]
@@ -485,7 +523,9 @@ class Repl:
             try:
                 with create_app_session(input=self._input, output=self.output):
                     text: str = await python.app.run_async(
-                        set_exception_handler=False, handle_sigint=False
+                        pre_run=self._prompt_started,
+                        set_exception_handler=False,
+                        handle_sigint=False,
                     )
                 # What comes now is for the statement (its Ctrl-C above all), even if keys
                 # typed ahead still wait for the next prompt.
@@ -531,8 +571,9 @@ class Repl:
         self._release()
 
     def _release(self) -> None:
-        if self._release_held_keys is not None:
-            self._release_held_keys.cancel()
+        for timer in (self._release_held_keys, self._retry):
+            if timer is not None:
+                timer.cancel()
         if not self._released:
             self._released = True
             self._resources.close()
