@@ -8,6 +8,7 @@ from bench import (
     connect_to_prompt,
     eval_round_trip,
     exec_round_trip,
+    green_stall,
     host_impact,
     idle_cost,
     isolation,
@@ -33,6 +34,7 @@ def main() -> None:
         scale,
         isolation,
         peer,
+        green_stall,
     ):
         print(f"running {module.__name__} …", flush=True)
         rows += module.measure()

@@ -37,7 +37,7 @@ import pexpect
 
 from bench._harness import Host, Keys, Row, Terminal, at_empty_prompt, keys, median_ms, rss_kb
 from bench._harness import ssh_argv as harness_ssh_argv
-from bench.eval_round_trip import keystrokes
+from bench.eval_round_trip import KEYSTROKES, _Repl
 
 PASTE = "\x1b[200~" + "".join(f"value_{n:05} = {'7' * 84}\n" for n in range(10_000)) + "\x1b[201~"
 STALLED = 8
@@ -77,16 +77,14 @@ def _echo_during_paste(
     paster = processes.Process(
         target=_paste_forever, args=(pasting_argv, stop, pastes), daemon=True
     )
-    typing = Terminal(typing_argv)
+    typing = _Repl(typing_argv, ">>>", "[F4]")
     try:
-        typing.wait_for(at_empty_prompt())
-        idle = keystrokes(typing)
-        typing.child.send("\x15")
+        idle = _keystrokes(typing)
         paster.start()
         deadline = time.monotonic() + 60
         while pastes.value == 0 and time.monotonic() < deadline:  # pasting, for a while now
             time.sleep(0.05)
-        busy = keystrokes(typing)
+        busy = _keystrokes(typing)
         done = pastes.value
         stop.set()
         paster.join(30)
@@ -94,7 +92,17 @@ def _echo_during_paste(
     finally:
         if paster.is_alive():
             paster.kill()
-        typing.close()
+        typing.terminal.close()
+
+
+def _keystrokes(typing: _Repl) -> list[float]:
+    """KEYSTROKES characters typed one at a time, each timed until drawn (as in
+    eval_round_trip.py), and the line cleared after."""
+    typing.keystrokes.clear()
+    for _ in range(KEYSTROKES):
+        typing.keystroke()
+    typing.clear_line()
+    return list(typing.keystrokes)
 
 
 def _waiting_in(host: Host, bench_keys: Keys, fragment: str) -> int:

@@ -18,8 +18,10 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .config import ConfigError
+from .config import COMMAND_LINE, ConfigError, spelled
+from .listeners import AddressInUse
 from .manhole import Manhole
+from .workers import reloader_parent, several_reason
 
 if TYPE_CHECKING:
     import asyncio
@@ -55,6 +57,11 @@ def install(
     max_sessions: int = 10,
     idle_timeout: float | None = None,
     session_timeout: float | None = None,
+    max_connections: int = 50,
+    max_connections_per_key: int = 10,
+    unused_connection_timeout: float | None = None,
+    per_source_net_block_size: int | str = "32:128",
+    per_source_penalty_exempt_list: str | Sequence[str] = "",
     activate_on: int | str | None = None,
     oneshot: bool = False,
     socket_path: str | os.PathLike[str] | None = None,
@@ -93,6 +100,17 @@ def install(
     :param idle_timeout: end a session after this many seconds with nothing typed and
         nothing running (``None``: never).
     :param session_timeout: end a session this many seconds after it began (``None``: never).
+    :param max_connections: logged-in connections at once; a login past it is refused
+        with a message (and no penalty).
+    :param max_connections_per_key: the same, per key.
+    :param unused_connection_timeout: close a logged-in connection that has had no session
+        open for this many seconds (sshd's UnusedConnectionTimeout; ``None``: never).
+    :param per_source_net_block_size: address bits that count as one source for penalties
+        and ``per_source_max_startups``, ``"IPV4:IPV6"`` (sshd's PerSourceNetBlockSize;
+        ``"24:64"`` groups each /24 and /64). On loopback, the local user owning the
+        client's socket is the source instead.
+    :param per_source_penalty_exempt_list: addresses or CIDR blocks never penalized
+        (comma-separated or a list; sshd's PerSourcePenaltyExemptList).
     :param activate_on: a signal (``signal.SIGUSR1``, ``"USR1"``): listen only once the
         process receives it; until then nothing listens and nothing heavy is imported.
         Needs ``install()`` in the main thread; a handler already set is still called.
@@ -154,18 +172,68 @@ def install(
             max_sessions=max_sessions,
             idle_timeout=idle_timeout,
             session_timeout=session_timeout,
+            max_connections=max_connections,
+            max_connections_per_key=max_connections_per_key,
+            unused_connection_timeout=unused_connection_timeout,
+            per_source_net_block_size=per_source_net_block_size,
+            per_source_penalty_exempt_list=(
+                per_source_penalty_exempt_list
+                if isinstance(per_source_penalty_exempt_list, str)
+                else tuple(per_source_penalty_exempt_list)
+            ),
         ),
     )
     with _install_lock:
         if _installed is not None and _installed.running:
+            if _installed.config.given_through == COMMAND_LINE:
+                raise ConfigError(
+                    f"manhole-ssh run installed a manhole in this process already (it "
+                    f"listens on {_installed.where()}), and the program calls install() "
+                    "itself: run the program without manhole-ssh run, or remove its install()"
+                )
             raise ConfigError(
-                f"a manhole is already installed on {_installed.address} port "
-                f"{_installed.port}: call manhole_ssh.uninstall() first"
+                f"a manhole is already installed in this process (it listens on "
+                f"{_installed.where()}): install() once per process, or call "
+                "manhole_ssh.uninstall() first"
             )
         manhole = Manhole(config)
-        manhole.start()
+        reloader = reloader_parent()
+        if reloader is not None:
+            manhole.decline(f"process {os.getpid()} is {reloader}: no manhole here")
+            log.info("manhole-ssh does not listen in process %d, %s", os.getpid(), reloader)
+            return manhole
+        try:
+            manhole.start()
+        except AddressInUse as error:
+            _decline_if_one_of_several(manhole, error)
+            return manhole
         _installed = manhole
     return manhole
+
+
+def _decline_if_one_of_several(manhole: Manhole, error: AddressInUse) -> None:
+    """The address is taken. In a lone process, that is the caller's error: raise it,
+    naming the holder if it is a manhole. In one of several processes of a service (a
+    worker, a reloader's child), the service must not fail for it: log and go on without
+    a manhole. :raises ConfigError:"""
+    from .connecting import holder_of
+
+    config = manhole.config
+    holder = holder_of(config.port if config.listen_tcp else None, config.socket_path)
+    reason = several_reason(holder.pid if holder is not None else None)
+    if reason is None:
+        if holder is None:
+            raise error
+        raise AddressInUse(f"{error} It is the manhole of process {holder.pid} ({holder.name}).")
+    fix = (
+        f"to have one in every process, give {spelled('port', '0')} or a socket path with "
+        f"{{pid}} ({spelled('socket_path', '/run/app/manhole-{pid}.sock')}), then "
+        "`manhole-ssh list`"
+    )
+    where = f"port {config.port}" if config.listen_tcp else f"socket {config.socket_path}"
+    message = f"no manhole in process {os.getpid()}: {where} is taken, and this process is {reason}"
+    manhole.decline(f"{message}; {fix}")
+    log.warning("manhole-ssh: %s; %s", message, fix)
 
 
 def _after_fork_in_child() -> None:
@@ -181,6 +249,12 @@ def _after_fork_in_child() -> None:
         child = Manhole(manhole.config.for_this_process())
         try:
             child.start()
+        except AddressInUse as error:  # the parent's fixed port: say so, and what to do
+            try:
+                _decline_if_one_of_several(child, error)
+            except ConfigError as lone:
+                log.error("manhole-ssh not restarted in child %d: %s", os.getpid(), lone)
+            return
         except ConfigError as error:
             log.error("manhole-ssh not restarted in child %d: %s", os.getpid(), error)
             return

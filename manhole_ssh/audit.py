@@ -2,9 +2,12 @@
 logger (and, if asked, a file of its own with mode 0600).
 
 Events: ``connect``, ``auth`` (accepted or refused, with key type, fingerprint, identity and
-reason), ``env_refused`` (an ``env`` request, with the variable's name), ``session_start``,
-``session_end``, and ``statement`` for every piece of code run,
-with how it ended and how long it took. What the user typed is logged whole.
+reason), ``login_failed`` (a connection that ended without logging in, and why),
+``penalty``, ``env_refused`` (an ``env`` request, with the variable's name),
+``session_start``, ``session_end`` (how it ended, and the exit status sent),
+``statement_start`` before any code runs (so that code which never returns, or ends the
+process, is on record) and ``statement`` when it ends, however it ends, with how and how
+long it took. What the user typed is logged whole.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AuditFile", "audit", "audit_log"]
+__all__ = ["AuditFile", "audit", "audit_log", "printable"]
 
 audit_log = logging.getLogger("manhole_ssh.audit")
 
@@ -33,7 +36,9 @@ class AuditFile:
     """A file handler for the audit logger, created with mode 0600 and appended to."""
 
     def __init__(self, path: Path) -> None:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        descriptor = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
         stream = os.fdopen(descriptor, "a", encoding="utf-8", buffering=1)
         self.handler = logging.StreamHandler(stream)
         self.handler.setFormatter(logging.Formatter("%(message)s"))
@@ -48,3 +53,14 @@ class AuditFile:
         audit_log.removeHandler(self.handler)
         self.handler.close()
         self._stream.close()
+
+
+def printable(text: object) -> str:
+    """``text`` for a line of the text log: characters that are not printable (newline,
+    escape, other controls) are written as ``\\xNN``/``\\uNNNN``, so that a key comment,
+    certificate ID or user name cannot start a forged line or drive the reader's
+    terminal. (The JSON trail escapes them already.)"""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

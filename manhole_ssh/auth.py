@@ -12,10 +12,10 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .config import ConfigError
-from .filemodes import check_not_writable_by_others
+from .config import ConfigError, spelled
+from .filemodes import check_not_writable_by_others, read_checked_text
 
 if TYPE_CHECKING:
     import asyncssh
@@ -29,7 +29,6 @@ __all__ = [
     "KeysCallable",
     "describe_sources",
     "precheck_authorized_keys",
-    "precheck_revoked_keys",
 ]
 
 log = logging.getLogger("manhole_ssh.auth")
@@ -88,17 +87,15 @@ def keys_from_callable(source: KeysCallable) -> str:
 
 def _file_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        return read_checked_text(path, "authorized_keys")
     except FileNotFoundError:
         raise ConfigError(
             f"authorized_keys {path} does not exist: nobody could log in. Create it with the "
-            f"public keys allowed in (one per line, as in ~/.ssh/authorized_keys), or pass "
-            f"authorized_keys=PATH"
+            f"public keys allowed in (one per line, as in ~/.ssh/authorized_keys), or give "
+            f"{spelled('authorized_keys', 'PATH')}"
         ) from None
     except OSError as error:
         raise ConfigError(f"authorized_keys {path} cannot be read: {error.strerror}") from None
-    check_not_writable_by_others(path, "authorized_keys")
-    return text
 
 
 def precheck_authorized_keys(sources: Sequence[KeySource]) -> None:
@@ -118,13 +115,6 @@ def precheck_authorized_keys(sources: Sequence[KeySource]) -> None:
         )
 
 
-def precheck_revoked_keys(path: Path) -> None:
-    """A revoked-keys file that is missing or unsafe would let revoked keys in: refuse it."""
-    if not path.exists():
-        raise ConfigError(f"revoked_keys {path} does not exist: create it (it may be empty)")
-    check_not_writable_by_others(path, "revoked_keys")
-
-
 class AuthorizedKey(NamedTuple):
     """One usable line of the file."""
 
@@ -134,6 +124,7 @@ class AuthorizedKey(NamedTuple):
     line_number: int
     options: KeyOptions
     authority: AuthorizedKey | None = None  # by certificate: the CA line that signed it
+    certificate: Any = None  # by certificate: the SSHOpenSSHCertificate itself
 
     @property
     def identity(self) -> str:
@@ -163,25 +154,23 @@ class AuthorizedKeys:
         self.what = what
         self._signature: tuple[object, ...] | None = None
         self._failed = False  # the file could not be used last time we looked
-        self._keys: dict[bytes, AuthorizedKey] = {}
-        self._authorities: dict[bytes, AuthorizedKey] = {}
+        # Every usable line of a key, in the order of the sources and their lines.
+        self._keys: dict[bytes, list[AuthorizedKey]] = {}
+        self._authorities: dict[bytes, list[AuthorizedKey]] = {}
 
-    def find(self, key: asyncssh.SSHKey) -> AuthorizedKey | None:
-        """The entry for ``key``, or ``None`` if it may not log in. A ``cert-authority``
-        line is not found here: a CA key signs certificates, it does not log in itself."""
+    def match(self, key: asyncssh.SSHKey, source: str) -> tuple[AuthorizedKey | None, str]:
+        """The line that lets ``key`` in from address ``source``, as sshd picks it: the
+        first line for the key whose options allow the login (a line refused by ``from=``
+        or ``expiry-time`` is passed over, as sshd passes it over); or why not."""
         if not self.reload_if_changed():
-            return None
-        return self._keys.get(key.public_data)
+            return None, f"{self.path} cannot be used"
+        return _first_allowed(self._keys.get(key.public_data, ()), source, self.path)
 
-    def find_authority(self, key: asyncssh.SSHKey) -> AuthorizedKey | None:
-        """The ``cert-authority`` entry for a CA key, or ``None``."""
+    def authorities(self, key: asyncssh.SSHKey) -> Sequence[AuthorizedKey]:
+        """The ``cert-authority`` lines for a CA key, in the order of the sources."""
         if not self.reload_if_changed():
-            return None
-        return self._authorities.get(key.public_data)
-
-    def listed(self, key: asyncssh.SSHKey) -> bool:
-        """Whether the key is in the file at all (a revoked-keys list revokes CAs too)."""
-        return self.find(key) is not None or self.find_authority(key) is not None
+            return ()
+        return self._authorities.get(key.public_data, ())
 
     def __len__(self) -> int:
         self.reload_if_changed()
@@ -191,8 +180,8 @@ class AuthorizedKeys:
         """The fingerprints of the keys (and CAs) in the file now (none if it cannot be
         used)."""
         self.reload_if_changed()
-        entries = [*self._keys.values(), *self._authorities.values()]
-        return {entry.fingerprint for entry in entries}
+        lines = [*self._keys.values(), *self._authorities.values()]
+        return {entry.fingerprint for entries in lines for entry in entries}
 
     def reload_if_changed(self) -> bool:
         """Re-read the sources if they changed; false if one cannot be used (every key
@@ -208,15 +197,17 @@ class AuthorizedKeys:
             return False
         self._failed = False
         if signature != self._signature:
-            entries: dict[bytes, AuthorizedKey] = {}
+            keys: dict[bytes, list[AuthorizedKey]] = {}
+            authorities: dict[bytes, list[AuthorizedKey]] = {}
             for source, text in zip(self.sources, texts, strict=True):
                 if text is None:
                     assert isinstance(source, Path)
-                    text = source.read_text(encoding="utf-8", errors="replace")
+                    text = read_checked_text(source, self.what)
                 origin = str(source) if isinstance(source, Path) else describe_sources([source])
-                entries.update(self._parse(text, origin))
-            self._keys = {blob: e for blob, e in entries.items() if not e.options.cert_authority}
-            self._authorities = {blob: e for blob, e in entries.items() if e.options.cert_authority}
+                for entry in self._parse(text, origin):
+                    lines = authorities if entry.options.cert_authority else keys
+                    lines.setdefault(entry.key.public_data, []).append(entry)
+            self._keys, self._authorities = keys, authorities
             self._signature = signature
             log.info(
                 "loaded %d key(s) and %d certificate authorities from %s",
@@ -250,12 +241,12 @@ class AuthorizedKeys:
                 texts.append(text)
         return tuple(signature), texts
 
-    def _parse(self, text: str, origin: str) -> dict[bytes, AuthorizedKey]:
+    def _parse(self, text: str, origin: str) -> list[AuthorizedKey]:
         import asyncssh
 
         from .keyoptions import KeyOptions, split_options
 
-        keys: dict[bytes, AuthorizedKey] = {}
+        keys: list[AuthorizedKey] = []
         for line_number, line in _key_lines(text):
             options = KeyOptions()
             if not _is_key_type(line.split(None, 1)[0]):
@@ -285,11 +276,25 @@ class AuthorizedKeys:
                     key.algorithm.decode("ascii"),
                 )
                 continue
-            keys[key.public_data] = AuthorizedKey(
-                key=key,
-                comment=words[2].strip() if len(words) > 2 else "",
-                fingerprint=key.get_fingerprint("sha256"),
-                line_number=line_number,
-                options=options,
+            keys.append(
+                AuthorizedKey(
+                    key=key,
+                    comment=words[2].strip() if len(words) > 2 else "",
+                    fingerprint=key.get_fingerprint("sha256"),
+                    line_number=line_number,
+                    options=options,
+                )
             )
         return keys
+
+
+def _first_allowed(
+    entries: Iterable[AuthorizedKey], source: str, path: str
+) -> tuple[AuthorizedKey | None, str]:
+    first_refusal = None
+    for entry in entries:
+        refusal = entry.options.refusal(source)
+        if refusal is None:
+            return entry, ""
+        first_refusal = first_refusal or refusal
+    return None, first_refusal or f"key not in {path}"

@@ -4,7 +4,8 @@ With ``MANHOLE_SSH=1`` (and options as ``MANHOLE_SSH_<OPTION>`` variables, see t
 README), importing this module calls :func:`manhole_ssh.install`; without it, importing
 does nothing. A program can so carry the import always and be opened only where an
 operator sets the variable. A configuration error is printed to stderr and the program
-goes on without a manhole: a debugging aid must not stop the service it is meant to help.
+goes on without a manhole, and so does any other error (``Exception``): a debugging aid
+must not stop the service it is meant to help.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ import sys
 
 import manhole_ssh
 
-from .config import ConfigError, environment_enabled, environment_options
+from .config import (
+    ENVIRONMENT,
+    ConfigError,
+    environment_enabled,
+    environment_options,
+    options_given_through,
+)
 from .manhole import Manhole
 
 __all__ = ["manhole"]
@@ -26,9 +33,17 @@ def _install_from_environment() -> Manhole | None:
     try:
         if not environment_enabled():
             return None
-        return manhole_ssh.install(**environment_options())
+        with options_given_through(ENVIRONMENT, {}):
+            return manhole_ssh.install(**environment_options())
     except ConfigError as error:
         print(f"manhole-ssh: no manhole in this process: {error}", file=sys.stderr, flush=True)
+        return None
+    except Exception as error:  # a bug of ours, or the host's: still no reason to stop it
+        print(
+            f"manhole-ssh: no manhole in this process: unexpected {error!r} (please report it)",
+            file=sys.stderr,
+            flush=True,
+        )
         return None
 
 

@@ -7,18 +7,23 @@ import asyncio
 import logging
 import os
 import runpy
+import socket
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .children import pass_to_children
 from .config import (
+    COMMAND_LINE,
     DEFAULT_BIND_ADDRESS,
     DEFAULT_PORT,
+    ENVIRONMENT,
     ConfigError,
     environment_options,
     environment_variables,
+    options_given_through,
 )
 
 __all__ = ["main"]
@@ -38,11 +43,16 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host-key", help="host private key (default: made on first use)")
     parser.add_argument("--socket-path", help="also listen on this Unix socket ({pid} allowed)")
+    parser.add_argument(
+        "--activate-on", metavar="SIGNAL", help="listen only once this signal comes (USR1)"
+    )
 
 
-def _install_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The MANHOLE_SSH_* variables, overridden by the options given on the command line."""
+def _install_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """The MANHOLE_SSH_* variables, overridden by the options given on the command line;
+    and where each came from, so that errors spell them as the user gave them."""
     options = environment_options()
+    origins = dict.fromkeys(options, ENVIRONMENT)
     given = {
         "port": args.port,
         "bind_address": args.bind,
@@ -50,9 +60,13 @@ def _install_options(args: argparse.Namespace) -> dict[str, Any]:
         "host_key": args.host_key,
         "socket_path": args.socket_path,
         "allow_remote": args.allow_remote,
+        "activate_on": args.activate_on,
     }
-    options.update({name: value for name, value in given.items() if value is not None})
-    return options
+    for name, value in given.items():
+        if value is not None:
+            options[name] = value
+            origins[name] = COMMAND_LINE
+    return options, origins
 
 
 class DemoService:
@@ -85,10 +99,12 @@ async def _demo(args: argparse.Namespace) -> int:
     worker = threading.Thread(target=service.worker, name="demo-worker", daemon=True)
     worker.start()
     ticker = asyncio.get_running_loop().create_task(service.ticker(), name="demo-ticker")
-    manhole = manhole_ssh.install(
-        locals={"service": service, "counters": service.counters, "cache": service.cache},
-        **_install_options(args),
-    )
+    options, origins = _install_options(args)
+    with options_given_through(COMMAND_LINE, origins):
+        manhole = manhole_ssh.install(
+            locals={"service": service, "counters": service.counters, "cache": service.cache},
+            **options,
+        )
     fingerprint = manhole.host_key_fingerprint or "made at the first connection"
     print(
         f"demo service running (pid {os.getpid()}); the manhole listens on {manhole.address} "
@@ -108,7 +124,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
 def _ssh_command(args: argparse.Namespace, port: int, address: str) -> str:
     identity = ""
-    authorized_keys = _install_options(args).get("authorized_keys")
+    authorized_keys = _install_options(args)[0].get("authorized_keys")
     if authorized_keys:
         client_key = Path(authorized_keys).with_name("id_ed25519")
         if client_key.exists():
@@ -121,13 +137,18 @@ def _run(args: argparse.Namespace) -> int:
 
     if not args.target:
         raise ConfigError("manhole-ssh run needs a script (or -m module) to run")
-    manhole_ssh.install(**_install_options(args))
     target, *program_args = args.target
+    # The program's own arguments first: they tell whether it is a reloader's parent.
+    sys.argv = [target, *program_args]
+    options, origins = _install_options(args)
+    pass_to_children({name: options[name] for name in origins if origins[name] == COMMAND_LINE})
+    installed = manhole_ssh._installed
+    if installed is None or not installed.running:  # (a reloader's child has one already)
+        with options_given_through(COMMAND_LINE, origins):
+            manhole_ssh.install(**options)
     if args.module:
-        sys.argv = [target, *program_args]
         runpy.run_module(target, run_name="__main__", alter_sys=True)
     else:
-        sys.argv = [target, *program_args]
         sys.path.insert(0, str(Path(target).resolve().parent))
         runpy.run_path(target, run_name="__main__")
     return 0
@@ -147,14 +168,20 @@ def _keygen(args: argparse.Namespace) -> int:
 
 def _proxy(args: argparse.Namespace) -> int:
     """Relay standard input and output to a manhole's Unix socket: ssh's ProxyCommand."""
-    import select
-    import socket
-
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         connection.connect(args.path)
     except OSError as error:
         raise ConfigError(f"cannot connect to {args.path}: {error.strerror}") from None
+    try:
+        return _relay(connection)
+    except (ConnectionResetError, BrokenPipeError) as error:
+        raise ConfigError(f"connection to {args.path} lost: {error.strerror}") from None
+
+
+def _relay(connection: socket.socket) -> int:
+    import select
+
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     sources = [stdin, connection.fileno()]
     with connection:
@@ -184,6 +211,12 @@ def _connect(arguments: list[str]) -> int:
     return connect(pid, arguments[1:] if pid is not None else arguments)
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="manhole-ssh",
@@ -191,6 +224,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="demo and run also read the options of install() from MANHOLE_SSH_* "
         "variables (the command line wins): " + ", ".join(environment_variables()),
     )
+    parser.add_argument("--version", action="version", version=f"manhole-ssh {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run a small live service with a manhole in it")
     _add_server_options(demo)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -34,6 +36,8 @@ __all__ = [
     "environment_enabled",
     "environment_options",
     "environment_variables",
+    "options_given_through",
+    "spelled",
 ]
 
 DEFAULT_PORT = 2222
@@ -67,6 +71,56 @@ class Limits(NamedTuple):
     max_sessions: int = 10  # open sessions per connection
     idle_timeout: float | None = None  # end a session idle this long (nothing typed or running)
     session_timeout: float | None = None  # end a session this long after it began
+    # Logged-in connections at once (each holds a descriptor and buffers in the host),
+    # overall and per key: far more than people at once, far below a process's file limit.
+    max_connections: int = 50
+    max_connections_per_key: int = 10
+    unused_connection_timeout: float | None = None  # close a login with no session this long
+    # Address bits that name one source (sshd's PerSourceNetBlockSize): "IPV4[:IPV6]".
+    per_source_net_block_size: int | str = "32:128"
+    # Never penalized (sshd's PerSourcePenaltyExemptList): addresses or CIDR blocks,
+    # comma-separated, or a list.
+    per_source_penalty_exempt_list: str | tuple[str, ...] = ""
+
+    def net_block_sizes(self) -> tuple[int, int]:
+        """``per_source_net_block_size`` as (IPv4 bits, IPv6 bits); a lone number is the
+        IPv4 size (IPv6 stays 128), as in sshd."""
+        value = self.per_source_net_block_size
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(text, str):
+            parts = text.split(":")
+            if 1 <= len(parts) <= 2 and all(part.strip().isdigit() for part in parts):
+                ipv4_bits = int(parts[0])
+                ipv6_bits = int(parts[1]) if len(parts) == 2 else 128
+                if 0 <= ipv4_bits <= 32 and 0 <= ipv6_bits <= 128:
+                    return ipv4_bits, ipv6_bits
+        raise ConfigError(
+            "per_source_net_block_size must be IPv4 bits (0-32), optionally ':' and IPv6 "
+            f"bits (0-128), as in sshd (e.g. '24:64'), not {value!r}"
+        )
+
+    def exempt_networks(self) -> tuple[str, ...]:
+        """``per_source_penalty_exempt_list`` as a tuple of CIDR blocks, each checked."""
+        value = self.per_source_penalty_exempt_list
+        entries = value.split(",") if isinstance(value, str) else value
+        if not isinstance(entries, list | tuple) or not all(isinstance(e, str) for e in entries):
+            raise ConfigError(
+                "per_source_penalty_exempt_list must be addresses or CIDR blocks, "
+                f"comma-separated or a list, not {value!r}"
+            )
+        networks = tuple(entry.strip() for entry in entries if entry.strip())
+        if networks:
+            import ipaddress  # (only when a list is given: it costs 0.2 MB of import)
+
+            for network in networks:
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    raise ConfigError(
+                        f"per_source_penalty_exempt_list: {network!r} is not an address "
+                        "or CIDR block such as '192.0.2.0/24' or '2001:db8::/32'"
+                    ) from None
+        return networks
 
     def startup_rule(self) -> tuple[int, int, int]:
         """``max_startups`` as (start, rate in %, full); a number N is (N, 100, N)."""
@@ -89,11 +143,19 @@ class Limits(NamedTuple):
     def checked(self) -> Limits:
         """These limits, if each is valid; else :class:`ConfigError` naming the option."""
         self.startup_rule()
-        for name in ("max_auth_tries", "per_source_max_startups", "max_sessions"):
+        self.net_block_sizes()
+        self.exempt_networks()
+        for name in (
+            "max_auth_tries",
+            "per_source_max_startups",
+            "max_sessions",
+            "max_connections",
+            "max_connections_per_key",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}")
-        for name in ("idle_timeout", "session_timeout"):
+        for name in ("idle_timeout", "session_timeout", "unused_connection_timeout"):
             value = getattr(self, name)
             if value is not None and (
                 not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
@@ -134,6 +196,7 @@ class Config(NamedTuple):
     socket_path_template: str | None = None  # socket_path as given, before {pid}
     allow_remote: bool = False  # a non-loopback bind_address was asked for explicitly
     session_recordings: Path | None = None  # a folder: record terminal sessions (asciicast)
+    given_through: str = "install()"  # install(), the command line or the environment
 
     @property
     def exposed(self) -> bool:
@@ -223,6 +286,7 @@ class Config(NamedTuple):
                 if session_recordings
                 else None
             ),
+            given_through=_option_origins.get()[0],
         )
 
 
@@ -359,6 +423,11 @@ _ENVIRONMENT_KINDS: dict[str, str] = {
     "max_sessions": "int",
     "idle_timeout": "seconds or none",
     "session_timeout": "seconds or none",
+    "max_connections": "int",
+    "max_connections_per_key": "int",
+    "unused_connection_timeout": "seconds or none",
+    "per_source_net_block_size": "text",
+    "per_source_penalty_exempt_list": "text",
     "activate_on": "text",
     "oneshot": "bool",
     "socket_path": "text",
@@ -394,10 +463,19 @@ def environment_options(environ: Mapping[str, str] | None = None) -> dict[str, A
         name = variable[len(ENVIRONMENT_PREFIX) :].lower()
         kind = _ENVIRONMENT_KINDS.get(name)
         if kind is None:
-            known = ", ".join(environment_variables())
-            raise ConfigError(f"{variable} is not an option of manhole-ssh; known: {known}")
+            raise ConfigError(f"{variable} is not an option of manhole-ssh; {_suggest(variable)}")
         options[name] = _read_variable(variable, value, kind)
     return options
+
+
+def _suggest(variable: str) -> str:
+    """ "did you mean MANHOLE_SSH_PORT?" for a misspelt variable, else the known ones."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(variable, environment_variables(), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]}?"
+    return "known: " + ", ".join(environment_variables())
 
 
 def environment_variables() -> list[str]:
@@ -429,3 +507,46 @@ def _read_variable(variable: str, value: str, kind: str) -> object:
     except ValueError:
         expected = "a whole number" if kind == "int" else "a number of seconds"
         raise ConfigError(f"{variable}={value!r} is not {expected}") from None
+
+
+# Where the options of the install() under way came from, so that an error tells each user
+# the spelling they used: `port=0` to a caller, `--port 0` on the command line,
+# `MANHOLE_SSH_PORT=0` in the environment.
+INSTALL_CALL, COMMAND_LINE, ENVIRONMENT = "install()", "command line", "environment"
+_COMMAND_LINE_FLAGS = {
+    "port": "--port",
+    "bind_address": "--bind",
+    "allow_remote": "--allow-remote",
+    "authorized_keys": "--authorized-keys",
+    "host_key": "--host-key",
+    "socket_path": "--socket-path",
+    "activate_on": "--activate-on",
+}
+_option_origins: ContextVar[tuple[str, Mapping[str, str]]] = ContextVar(
+    "manhole_ssh_option_origins", default=(INSTALL_CALL, {})
+)
+
+
+@contextmanager
+def options_given_through(front: str, origins: Mapping[str, str]) -> Iterator[None]:
+    """Within this block, errors spell options as given through ``front`` (the command line
+    or the environment), or as ``origins`` says for each option given."""
+    token = _option_origins.set((front, dict(origins)))
+    try:
+        yield
+    finally:
+        _option_origins.reset(token)
+
+
+def spelled(name: str, value: str) -> str:
+    """How the user would set option ``name`` to ``value``, the way they gave options:
+    ``port=0``, ``--port 0`` or ``MANHOLE_SSH_PORT=0``."""
+    front, origins = _option_origins.get()
+    origin = origins.get(name, front)
+    variable = f"{ENVIRONMENT_PREFIX}{name.upper()}={value}"
+    if origin == COMMAND_LINE:
+        flag = _COMMAND_LINE_FLAGS.get(name)
+        return f"{flag} {value}" if flag is not None else variable
+    if origin == ENVIRONMENT:
+        return variable
+    return f"{name}={value}"

@@ -3,6 +3,7 @@ from their discovery records, and enter one with the user's own ``ssh``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -15,13 +16,14 @@ from typing import Any, NamedTuple
 from .config import ConfigError
 from .discovery import (
     DiscoveryError,
+    is_zombie,
     known_hosts_path,
     process_start_ticks,
     remove_record,
     runtime_folder,
 )
 
-__all__ = ["Record", "connect", "list_manholes", "read_records"]
+__all__ = ["Record", "connect", "holder_of", "list_manholes", "read_records"]
 
 
 class Record(NamedTuple):
@@ -36,8 +38,11 @@ class Record(NamedTuple):
     fingerprint: str | None
     started: float  # time.time() when it began listening
     process_start: int | None  # the process's start time in clock ticks (pid reuse check)
+    activate_on: str | None = None  # "SIGUSR1": it listens only once that signal comes
 
     def endpoint(self) -> str:
+        if self.activate_on is not None:
+            return f"(waits for kill -{self.activate_on.removeprefix('SIG')} {self.pid})"
         places = []
         if self.port is not None:
             places.append(f"{self.address}:{self.port}")
@@ -53,6 +58,8 @@ def _alive(record: Record) -> bool:
         return False
     except PermissionError:
         pass  # exists, though not ours: the pid was reused
+    if is_zombie(record.pid):
+        return False
     started = process_start_ticks(record.pid)
     return record.process_start is None or started is None or started == record.process_start
 
@@ -79,8 +86,30 @@ def read_records() -> list[Record]:
         if _alive(record):
             records.append(record)
         else:
-            remove_record(path)
+            remove_record(path, record.socket_path)
     return sorted(records, key=lambda record: record.started or 0.0)
+
+
+def holder_of(port: int | None, socket_path: Path | None, wait: float = 0.3) -> Record | None:
+    """The running manhole that listens on ``port`` (any loopback address) or on
+    ``socket_path``, if its record says so. A manhole writes its record just after it binds:
+    one that a sibling process bound a moment ago is waited for, up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            records = read_records()
+        except DiscoveryError:
+            return None
+        for record in records:
+            if record.pid == os.getpid():
+                continue
+            if port and record.port == port:
+                return record
+            if socket_path is not None and record.socket_path == str(socket_path):
+                return record
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
 
 
 def _records() -> list[Record]:
@@ -128,6 +157,14 @@ def _choose(records: list[Record], pid: int | None) -> Record:
         for record in records:
             if record.pid == pid:
                 return record
+        owner = _owner_of(pid)
+        if owner is not None and owner != os.getuid():
+            user = _user_name(owner)
+            raise ConfigError(
+                f"process {pid} belongs to user {user}: the records of running manholes are "
+                f"kept per user, and {user}'s are not readable by you. Run it as that user: "
+                f"sudo -u {user} manhole-ssh connect {pid}"
+            )
         raise ConfigError(f"no running manhole in process {pid}: see `manhole-ssh list`")
     if not records:
         raise ConfigError(
@@ -141,6 +178,23 @@ def _choose(records: list[Record], pid: int | None) -> Record:
             "`manhole-ssh connect PID`; `manhole-ssh list` shows them"
         )
     return records[0]
+
+
+def _owner_of(pid: int) -> int | None:
+    """The user id process ``pid`` runs as, None if there is no such process."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def ssh_argv(record: Record, known_hosts: Path | None, ssh_args: Sequence[str]) -> list[str]:
@@ -165,6 +219,32 @@ def ssh_argv(record: Record, known_hosts: Path | None, ssh_args: Sequence[str]) 
     return [*argv, "-o", "ProxyCommand=" + proxy.replace("%", "%%"), alias, *ssh_args]
 
 
+def _with_host_key(record: Record, timeout: float = 15.0) -> Record:
+    """The record of a manhole whose default host key is made at its first connection:
+    connect once, so that it makes the key and writes it in its record, then read that.
+    (Without it, ssh would ask whether to trust an unknown key, or refuse in batch mode.)"""
+    import socket
+
+    if record.port is not None and record.address is not None:
+        family = socket.AF_INET6 if ":" in record.address else socket.AF_INET
+        address: Any = (record.address, record.port)
+    elif record.socket_path is not None:
+        family, address = socket.AF_UNIX, record.socket_path
+    else:
+        return record
+    with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout)
+        probe.connect(address)
+        probe.recv(256)  # the server's version line: its key is made by then
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for fresh in _records():
+            if fresh.pid == record.pid and fresh.host_key is not None:
+                return fresh
+        time.sleep(0.05)
+    return record
+
+
 def _write_known_hosts(record: Record) -> Path | None:
     """A known_hosts file for the record's host key, beside the record (removed with it)."""
     if record.host_key is None:
@@ -185,6 +265,14 @@ def connect(pid: int | None, ssh_args: Sequence[str]) -> int:
     this user can write, so ssh checks it strictly instead of asking to trust it.
     """
     record = _choose(_records(), pid)
+    if record.activate_on is not None:
+        name = record.activate_on
+        raise ConfigError(
+            f"the manhole of process {record.pid} waits for {name} to listen: "
+            f"kill -{name.removeprefix('SIG')} {record.pid}, then connect again"
+        )
+    if record.host_key is None:
+        record = _with_host_key(record)
     argv = ssh_argv(record, _write_known_hosts(record), ssh_args)
     sys.stdout.flush()
     try:

@@ -22,8 +22,10 @@ from pathlib import Path
 
 __all__ = [
     "DiscoveryError",
+    "is_zombie",
     "known_hosts_path",
     "process_start_ticks",
+    "remove_dead_socket",
     "remove_record",
     "runtime_folder",
     "write_record",
@@ -72,6 +74,16 @@ def process_start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
+def is_zombie(pid: int) -> bool:
+    """The process has exited and waits for its parent to reap it (Linux's state Z): it
+    answers signals, but nothing in it runs."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] in ("Z", "X")
+
+
 def _command_line() -> str:
     try:
         words = Path("/proc/self/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
@@ -89,6 +101,7 @@ def write_record(
     host_key: str | None,
     fingerprint: str | None,
     started: float,
+    activate_on: str | None = None,
 ) -> Path:
     """Write (or replace) this process's record, atomically and with mode 0600."""
     folder = runtime_folder(create=True)
@@ -103,6 +116,7 @@ def write_record(
         "fingerprint": fingerprint,
         "started": started,
         "process_start": process_start_ticks(pid),
+        "activate_on": activate_on,
     }
     path = folder / f"{pid}.json"
     temporary = folder / f".{pid}.json.new"
@@ -138,8 +152,30 @@ def known_hosts_path(pid: int) -> Path:
     return runtime_folder() / f"{pid}.known_hosts"
 
 
-def remove_record(path: Path) -> None:
-    """Remove a record, and the known_hosts file made from it if any."""
+def remove_record(path: Path, socket_path: str | None = None) -> None:
+    """Remove a record, and the known_hosts file made from it if any; and, for the record
+    of a process that is gone, the socket file it names, if that is still a socket of this
+    user's that nobody listens on (a process killed, or ended by ``os._exit``, leaves it)."""
     for stale in (path, path.with_suffix(".known_hosts")):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
+    if socket_path is not None:
+        remove_dead_socket(Path(socket_path))
+
+
+def remove_dead_socket(path: Path) -> None:
+    """Remove ``path`` only if it is a Unix socket, owned by this user, that refuses
+    connections (nothing listens on it any more)."""
+    import socket
+
+    try:
+        status = path.lstat()
+    except OSError:
+        return
+    if not stat.S_ISSOCK(status.st_mode) or status.st_uid != os.getuid():
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        if probe.connect_ex(str(path)) == 0:
+            return  # someone listens there: not ours to remove
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

@@ -16,13 +16,13 @@ import concurrent.futures
 import ctypes
 import enum
 import inspect
-import queue
-import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
+from . import originals
+from .realloop import new_event_loop
 from .streams import SessionStreams, bind_session_streams
 
 __all__ = ["RESULT_NAME", "Executor", "Outcome", "OutcomeKind", "compile_statement"]
@@ -109,13 +109,14 @@ class _Job:
         self.cancel_await: Callable[[], object] | None = None
 
 
-class _Worker(threading.Thread):
-    """One thread that runs a session's jobs one after another."""
+class _Worker(originals.Thread):
+    """One thread that runs a session's jobs one after another (a real OS thread, and real
+    queue and lock, even in a gevent or eventlet host)."""
 
     def __init__(self, name: str) -> None:
         super().__init__(name=name, daemon=True)
-        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self.state_lock = threading.Lock()
+        self.jobs = originals.simple_queue()
+        self.state_lock = originals.allocate_lock()
         self.current: _Job | None = None
         self.retired = False  # abandoned or closed: finish the current job, then end
         self.private_loop: asyncio.AbstractEventLoop | None = None
@@ -252,7 +253,7 @@ class Executor:
 
     def still_wanted(self) -> bool:
         """False in a worker whose statement was abandoned: it must not draw on the screen."""
-        worker = threading.current_thread()
+        worker = originals.current_thread()
         return not (isinstance(worker, _Worker) and worker.retired)
 
     def evaluate(self, code: CodeType, namespace: dict[str, Any]) -> object:
@@ -268,7 +269,7 @@ class Executor:
             namespace.pop(RESULT_NAME, None)
 
     def _await(self, coroutine: Coroutine[Any, Any, object]) -> object:
-        worker = threading.current_thread()
+        worker = originals.current_thread()
         assert isinstance(worker, _Worker)
         job = worker.current
         assert job is not None
@@ -290,7 +291,7 @@ class Executor:
             finally:
                 job.cancel_await = None
         if worker.private_loop is None:
-            worker.private_loop = asyncio.new_event_loop()
+            worker.private_loop = new_event_loop()
         private_loop = worker.private_loop
         task = private_loop.create_task(coroutine)
         job.cancel_await = lambda: private_loop.call_soon_threadsafe(task.cancel)

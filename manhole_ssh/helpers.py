@@ -9,6 +9,9 @@ import traceback
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from . import originals
+from .green import format_greenlets, in_hub
+
 __all__ = ["MANHOLE_THREAD_PREFIX", "SessionExit", "make_namespace", "threads"]
 
 # Every thread the manhole starts has a name beginning with this.
@@ -32,14 +35,19 @@ class SessionExit:
         raise SystemExit(code)
 
 
-def threads() -> None:
-    """Print every thread's name and current stack; the manhole's own are marked."""
+def threads(limit: int | None = 20) -> None:
+    """Print every thread's name and current stack; the manhole's own are marked.
+
+    In a gevent or eventlet host, then the waiting greenlets, those with the same stack
+    counted together, most common first: at most ``limit`` different stacks (``None``: all).
+    """
     frames = sys._current_frames()
-    by_ident = {thread.ident: thread for thread in threading.enumerate()}
-    current = threading.get_ident()
-    for ident, frame in sorted(
-        frames.items(), key=lambda item: item[0] != threading.main_thread().ident
-    ):
+    known: list[threading.Thread] = [*threading.enumerate(), *originals.real_threads()]
+    by_ident = {thread.ident: thread for thread in known}
+    main_ident = _main_thread_ident(frames)
+    by_ident.setdefault(main_ident, threading.main_thread())
+    current = originals.get_ident()
+    for ident, frame in sorted(frames.items(), key=lambda item: item[0] != main_ident):
         thread = by_ident.get(ident)
         name = thread.name if thread is not None else "<unknown>"
         marks = []
@@ -53,6 +61,19 @@ def threads() -> None:
         print(f"Thread {name!r} (ident {ident}){label}:")
         print("".join(traceback.format_stack(frame)).rstrip())
         print()
+    greenlets = format_greenlets(limit)
+    if greenlets:
+        print(greenlets)
+
+
+def _main_thread_ident(frames: Mapping[int, Any]) -> int | None:
+    """The main thread's OS identifier. gevent numbers ``threading``'s threads by greenlet,
+    and keeps the real one as ``gevent.hub.MAIN_THREAD_IDENT``."""
+    ident = threading.main_thread().ident
+    gevent_hub = sys.modules.get("gevent.hub")
+    if ident not in frames and gevent_hub is not None:
+        return getattr(gevent_hub, "MAIN_THREAD_IDENT", ident)
+    return ident
 
 
 def make_namespace(host_locals: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,6 +84,7 @@ def make_namespace(host_locals: Mapping[str, Any]) -> dict[str, Any]:
         "__builtins__": builtins,
         "__doc__": None,
         "threads": threads,
+        "in_hub": in_hub,
     }
     namespace.update(host_locals)
     namespace["exit"] = SessionExit("exit")

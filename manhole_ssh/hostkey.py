@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError
-from .filemodes import check_private
+from .filemodes import open_checked, resolve_checked
 
 if TYPE_CHECKING:
     import asyncssh
@@ -30,19 +30,15 @@ def precheck_host_key(path: Path, *, create_if_missing: bool) -> None:
     :param create_if_missing: true for the default path, which is made on first use; a
         path the user named must exist, since a typo should not silently mint a new key.
     """
-    if not path.exists():
+    try:
+        os.close(open_checked(path, "host key", private=True))
+    except FileNotFoundError:
         if create_if_missing:
             return
         raise ConfigError(
             f"host key {path} does not exist: create it with `manhole-ssh keygen {path}` "
             "or leave host_key unset to use the default one"
-        )
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as error:
-        raise ConfigError(f"host key {path} cannot be read: {error.strerror}") from None
-    check_private(path, "host key")
+        ) from None
 
 
 def host_public_key(path: Path) -> bytes | None:
@@ -107,12 +103,20 @@ def write_host_key(path: Path, *, with_public_key: bool = False) -> str:
 
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = asyncssh.generate_private_key("ssh-ed25519")
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    real = resolve_checked(path, "host key")
+    descriptor = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(descriptor, "wb") as key_file:
         key_file.write(key.export_private_key("openssh"))
     if with_public_key:
         path.with_name(path.name + ".pub").write_bytes(key.export_public_key("openssh"))
     return str(key.get_fingerprint("sha256"))
+
+
+def read_checked_bytes_private(path: Path) -> bytes:
+    """The host key file's bytes, opened safely and checked private (see :mod:`.filemodes`)."""
+    descriptor = open_checked(path, "host key", private=True)
+    with os.fdopen(descriptor, "rb") as key_file:
+        return key_file.read()
 
 
 def load_host_key(path: Path, *, create_if_missing: bool) -> tuple[asyncssh.SSHKey, bool]:
@@ -126,8 +130,11 @@ def load_host_key(path: Path, *, create_if_missing: bool) -> tuple[asyncssh.SSHK
             created = True
         except FileExistsError:
             pass  # another process made it between the check and the write
-    check_private(path, "host key")
     try:
-        return asyncssh.read_private_key(path), created
+        data = read_checked_bytes_private(path)
+    except FileNotFoundError:
+        raise ConfigError(f"host key {path} does not exist") from None
+    try:
+        return asyncssh.import_private_key(data), created
     except (asyncssh.KeyImportError, ValueError) as error:
         raise ConfigError(f"host key {path} is not a usable private key: {error}") from None

@@ -1,25 +1,27 @@
 """The options in front of a key in authorized_keys, parsed strictly, as sshd does.
 
 Supported: ``from="pattern,…"``, ``expiry-time="YYYYMMDD[HHMM[SS]][Z]"``, ``no-pty``,
-``restrict`` (then ``pty`` re-allows a terminal), ``command="…"`` (the session runs only
-that code, as an exec would), and ``cert-authority`` with ``principals="…"`` (the key is
-a CA whose user certificates may log in; see :mod:`.certificates`). The forwarding
+``pty`` and ``restrict`` (taken in order, as sshd does: ``restrict,pty`` allows a terminal,
+``pty,restrict`` does not), ``command="…"`` (the session runs only that code, as an exec
+would), and ``cert-authority`` with ``principals="…"`` and ``no-touch-required`` (the key
+is a CA whose user certificates may log in; see :mod:`.certificates`). The forwarding
 options (``no-port-forwarding``, ``no-agent-forwarding``, ``no-X11-forwarding``,
 ``no-user-rc``, ``permitopen``, ``permitlisten``) restrict what the manhole never offers,
 so they are accepted as they are.
-Anything else — unknown options, ``environment``, security-key options — makes the whole
-line unusable: a key must never get in while a restriction next to it is ignored.
+Anything else — unknown options, ``environment``, ``verify-required``, ``no-touch-required``
+on a plain key line — makes the whole line unusable: a key must never get in while a
+restriction next to it is ignored.
 """
 
 from __future__ import annotations
 
 import calendar
-import fnmatch
 import ipaddress
+import re
 import time
 from dataclasses import dataclass
 
-__all__ = ["KeyOptions", "split_options"]
+__all__ = ["KeyOptions", "address_as_sshd_sees_it", "split_options"]
 
 _NO_OPS = frozenset(
     {
@@ -38,8 +40,7 @@ _NO_OPS = frozenset(
 _NOT_SUPPORTED = {
     "environment": "sessions take no environment",
     "tunnel": "tunnels are not offered",
-    "no-touch-required": "security-key options are not supported yet",
-    "verify-required": "security-key options are not supported yet",
+    "verify-required": "security-key PIN verification is not supported",
 }
 
 
@@ -121,13 +122,15 @@ class KeyOptions:
     command: str | None = None
     cert_authority: bool = False  # the key signs user certificates; it does not log in
     principals: tuple[str, ...] | None = None  # certificate principals allowed (CA lines)
+    touch_required: bool = True  # a security key's signature must show a touch (CA lines)
 
     @classmethod
     def parse(cls, options: str) -> KeyOptions:
         """:raises ValueError: with the reason the line cannot be used."""
         from_patterns: tuple[str, ...] | None = None
         expires_at: float | None = None
-        restrict = no_pty = pty = cert_authority = False
+        pty = True
+        cert_authority = no_touch_required = False
         command: str | None = None
         principals: tuple[str, ...] | None = None
         for name, value in _split_list(options):
@@ -156,25 +159,31 @@ class KeyOptions:
                 principals = tuple(part.strip() for part in value.split(",") if part.strip())
                 if not principals:
                     raise ValueError("principals= names no principal")
-            elif name == "restrict":
-                restrict = True
-            elif name == "no-pty":
-                no_pty = True
+            elif name in ("restrict", "no-pty"):  # in order, as sshd: a later pty undoes it
+                pty = False
             elif name == "pty":
                 pty = True
+            elif name == "no-touch-required":
+                no_touch_required = True
             elif name in _NOT_SUPPORTED:
                 raise ValueError(f"option {name}: {_NOT_SUPPORTED[name]}")
             elif name not in _NO_OPS:
                 raise ValueError(f"unknown option {name!r}")
         if principals is not None and not cert_authority:
             raise ValueError("principals= is only for cert-authority lines")
+        if no_touch_required and not cert_authority:
+            raise ValueError(
+                "no-touch-required is honoured only on cert-authority lines (a plain "
+                "security key always needs a touch here)"
+            )
         return cls(
             from_patterns=from_patterns,
             expires_at=expires_at,
-            pty=not no_pty and (pty or not restrict),
+            pty=pty,
             command=command,
             cert_authority=cert_authority,
             principals=principals,
+            touch_required=not no_touch_required,
         )
 
     def refusal(self, source: str, now: float | None = None) -> str | None:
@@ -182,9 +191,31 @@ class KeyOptions:
         if self.expires_at is not None and (now or time.time()) >= self.expires_at:
             expired = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.expires_at))
             return f"key expired at {expired} (expiry-time)"
-        if self.from_patterns is not None and not _source_matches(source, self.from_patterns):
+        if self.from_patterns is None:
+            return None
+        if source == "unix":
+            return f'from="{",".join(self.from_patterns)}" keys cannot log in over the Unix socket'
+        if not _source_matches(address_as_sshd_sees_it(source), self.from_patterns):
             return f'source {source} is not allowed by from="{",".join(self.from_patterns)}"'
         return None
+
+
+def address_as_sshd_sees_it(source: str) -> str:
+    """An IPv4 client of an IPv6 listener shows as ``::ffff:a.b.c.d``; sshd matches it as
+    ``a.b.c.d`` (as its patterns, CIDR lists and certificate source-address are written)."""
+    try:
+        address = ipaddress.ip_address(source)
+    except ValueError:
+        return source
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return source
+
+
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    """sshd's match_pattern: ``*`` and ``?`` are the only wildcards (``[`` is a letter)."""
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower())
+    return re.compile("".join(parts), re.DOTALL)
 
 
 def _pattern_matches(source: str, pattern: str) -> bool:
@@ -193,7 +224,7 @@ def _pattern_matches(source: str, pattern: str) -> bool:
             return ipaddress.ip_address(source) in ipaddress.ip_network(pattern)
         except ValueError:
             return False
-    return fnmatch.fnmatchcase(source.lower(), pattern.lower())
+    return _wildcard(pattern).fullmatch(source.lower()) is not None
 
 
 def _source_matches(source: str, patterns: tuple[str, ...]) -> bool:

@@ -9,10 +9,16 @@ import socket
 import stat
 from pathlib import Path
 
-from .config import ConfigError
+from .config import ConfigError, spelled
 from .filemodes import check_not_writable_by_others
+from .originals import socket_class
 
-__all__ = ["bind_tcp", "bind_unix", "peer_credentials"]
+__all__ = ["AddressInUse", "bind_tcp", "bind_unix", "peer_credentials"]
+
+
+class AddressInUse(ConfigError):
+    """The port or socket path asked for is held by another program (or another manhole)."""
+
 
 _BACKLOG = 64
 
@@ -20,7 +26,7 @@ _BACKLOG = 64
 def bind_tcp(address: str, port: int) -> socket.socket:
     host = "127.0.0.1" if address == "localhost" else address
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket_class()(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -28,9 +34,9 @@ def bind_tcp(address: str, port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         if error.errno == errno.EADDRINUSE:
-            raise ConfigError(
+            raise AddressInUse(
                 f"port {port} on {host} is already in use (another manhole or program "
-                f"listens there): pass another port=, or port=0 for any free port"
+                f"listens there): give another port, or {spelled('port', '0')} for any free one"
             ) from None
         raise ConfigError(f"cannot listen on {host} port {port}: {error.strerror}") from None
     sock.setblocking(False)
@@ -47,13 +53,15 @@ def bind_unix(path: Path) -> socket.socket:
     if path.exists() or path.is_symlink():
         if not stat.S_ISSOCK(path.lstat().st_mode):
             raise ConfigError(f"socket_path {path} exists and is not a socket: remove it first")
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        with socket_class()(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             if probe.connect_ex(str(path)) == 0:
-                raise ConfigError(
-                    f"socket_path {path} is in use by a running program (another manhole?)"
+                raise AddressInUse(
+                    f"socket_path {path} is in use by a running program (another manhole?): "
+                    f"give another, or one with {{pid}} in it "
+                    f"({spelled('socket_path', '/run/app/manhole-{pid}.sock')})"
                 )
         path.unlink()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = socket_class()(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(str(path))
         # (The umask is the host's to set, so the mode is set after bind(); before the

@@ -10,22 +10,25 @@ still answers when the host's main thread or loop is stuck.
 
 from __future__ import annotations
 
+import _socket
 import atexit
 import contextlib
+import errno
 import logging
 import os
-import select
 import signal
 import socket
-import threading
+import sys
 import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .auth import describe_sources, precheck_authorized_keys, precheck_revoked_keys
+from . import originals
+from .auth import describe_sources, precheck_authorized_keys
 from .config import Config, ConfigError
-from .filemodes import check_private
+from .filemodes import check_opened, resolve_checked
+from .green import import_early_if_green
 from .helpers import MANHOLE_THREAD_PREFIX
 from .hostkey import fingerprint_of, host_public_key, precheck_host_key, public_key_line
 from .listeners import bind_tcp, bind_unix
@@ -45,12 +48,21 @@ def open_audit_file(path: Path) -> AuditFile:
     """Open (append) the audit file, refusing one that others can read or write."""
     from .audit import AuditFile
 
-    if path.exists():
-        check_private(path, "audit file")
+    real = resolve_checked(path, "audit file")  # no link others could have planted
     try:
-        audit_file = AuditFile(path)
+        audit_file = AuditFile(real)  # O_NOFOLLOW: nor one swapped in since
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ConfigError(
+                f"audit file {path} became a symlink while it was being opened: refused; "
+                f"check who can write {real.parent}"
+            ) from None
         raise ConfigError(f"audit file {path} cannot be opened: {error.strerror}") from None
+    try:
+        check_opened(audit_file.handler.stream.fileno(), real, "audit file", private=True)
+    except ConfigError:
+        audit_file.detach()
+        raise
     audit_file.attach()
     return audit_file
 
@@ -68,7 +80,7 @@ def _close_loop_descriptors(loop: asyncio.AbstractEventLoop) -> None:
     ]
     sockets += [getattr(loop, "_ssock", None), getattr(loop, "_csock", None)]
     for sock in sockets:
-        if isinstance(sock, socket.socket):
+        if isinstance(sock, _socket.socket):  # a real socket (green ones wrap one)
             sock.close()
     selector = getattr(loop, "_selector", None)
     if selector is not None:
@@ -112,21 +124,21 @@ class Manhole:
         self.socket_path: Path | None = None
         self.record_path: Path | None = None  # this manhole's discovery record
         self._listeners: list[socket.socket] = []
-        self._thread: threading.Thread | None = None
+        self._thread: originals.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
-        self._stopped = threading.Event()
+        self._stopped = originals.new_event()
         self._stop_timeout = 5.0
         self._audit_file: AuditFile | None = None
         self._revoked: set[str] = set()  # fingerprints given to revoke()
         self._settings: ServerSettings | None = None
-        self._activation = threading.Event()
+        self._activation = originals.new_event()
         self._activation_signal: int | None = None
         self._previous_handler: Any = None
         self._started = 0.0
         self._host_public_key: bytes | None = None
         # A pipe that wakes the dormant thread; closed (-1) under the lock when it ends.
-        self._wakeup_lock = threading.Lock()
+        self._wakeup_lock = originals.allocate_lock()
         self._wakeup_read = self._wakeup_write = -1
 
     def start(self) -> None:
@@ -134,6 +146,8 @@ class Manhole:
         config = self.config
         precheck_authorized_keys(config.authorized_keys)
         if config.revoked_keys_path is not None:
+            from .revocation import precheck_revoked_keys
+
             precheck_revoked_keys(config.revoked_keys_path)
         precheck_host_key(config.host_key_path, create_if_missing=config.host_key_is_default)
         if config.log_level is not None:
@@ -147,6 +161,7 @@ class Manhole:
             prepare_recordings_folder(config.session_recordings)
         if config.audit_file is not None:
             self._audit_file = open_audit_file(config.audit_file)
+        import_early_if_green()
         try:
             if config.activate_on is None:
                 self._listen()
@@ -157,10 +172,30 @@ class Manhole:
                 self._audit_file.detach()
             raise
         self._wakeup_read, self._wakeup_write = os.pipe()
-        self._thread = threading.Thread(
+        # A real OS thread even in a gevent or eventlet host (see originals.py).
+        self._thread = originals.Thread(
             target=self._thread_main, name=MANHOLE_THREAD_PREFIX, daemon=config.daemon
         )
         self._thread.start()
+
+    def decline(self, reason: str) -> None:
+        """Do not listen in this process (a reloader's parent, a worker whose port a
+        sibling holds): ``running`` stays false and ``error`` says why."""
+        self.error = ConfigError(reason)
+        self._stopped.set()
+
+    def where(self) -> str:
+        """Where this manhole listens, as a person would say it."""
+        places = []
+        if self.config.listen_tcp and self.port:
+            places.append(f"{self.address} port {self.port}")
+        if self.socket_path is not None:
+            places.append(f"socket {self.socket_path}")
+        if places:
+            return " and ".join(places)
+        if self._activation_signal is not None:
+            return f"nothing yet: it waits for {self._signal_name()}"
+        return "nothing"
 
     def _listen(self) -> None:
         config = self.config
@@ -181,13 +216,15 @@ class Manhole:
                     describe_sources(config.authorized_keys),
                     os.getpid(),
                 )
+            # (No ready-made ssh command: without the right -i it fails for most users.)
             log.info(
-                "manhole-ssh listening on %s port %d (host key %s); connect with: ssh -p %d %s",
+                "manhole-ssh listening on %s port %d in process %d (host key %s); "
+                "`manhole-ssh connect %d` enters it",
                 self.address,
                 self.port,
+                os.getpid(),
                 host_key,
-                self.port,
-                self.address,
+                os.getpid(),
             )
         if config.socket_path is not None:
             try:
@@ -207,20 +244,23 @@ class Manhole:
         self._publish()
         atexit.register(self._close_listeners)  # the process may end without stop()
 
-    def _publish(self) -> None:
-        """Write (or rewrite) the discovery record that ``manhole-ssh list`` reads. Not
-        being listed is no reason to refuse to serve: a failure is only logged."""
+    def _publish(self, waiting_for: str | None = None) -> None:
+        """Write (or rewrite) the discovery record that ``manhole-ssh list`` reads (one that
+        waits for its activation signal says so). Not being listed is no reason to refuse to
+        serve: a failure is only logged."""
         from .discovery import DiscoveryError, write_record
 
         public_key = self._host_public_key
+        listening = waiting_for is None
         try:
             self.record_path = write_record(
-                address=self.address if self.config.listen_tcp else None,
-                port=self.port if self.config.listen_tcp else None,
+                address=self.address if self.config.listen_tcp and listening else None,
+                port=self.port if self.config.listen_tcp and listening else None,
                 socket_path=self.socket_path,
                 host_key=public_key_line(public_key) if public_key is not None else None,
                 fingerprint=self.host_key_fingerprint,
                 started=self._started,
+                activate_on=waiting_for,
             )
         except (DiscoveryError, OSError) as error:
             log.warning("manhole-ssh writes no discovery record (manhole-ssh list): %s", error)
@@ -238,6 +278,9 @@ class Manhole:
             ) from None
         self._activation_signal = signal_number
         log.info("manhole-ssh waits for %s (kill -%s %d) to listen", name, name[3:], os.getpid())
+        self._started = time.time()
+        self._publish(waiting_for=name)
+        atexit.register(self._close_listeners)  # (which also removes the record)
 
     def _on_activation_signal(self, signal_number: int, frame: FrameType | None) -> None:
         self._activation.set()
@@ -265,6 +308,17 @@ class Manhole:
             with contextlib.suppress(RuntimeError):  # the loop already closed
                 loop.call_soon_threadsafe(settings.end_sessions_of, {fingerprint}, "key revoked")
 
+    def set_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the top-level ``await`` of sessions started from now on on ``loop``: for a
+        service that starts its loop after ``install()`` in a way sessions cannot find
+        (uvloop, or loops in several threads). Safe to call from any thread."""
+        asyncio_module = sys.modules.get("asyncio")
+        if asyncio_module is None or not isinstance(loop, asyncio_module.AbstractEventLoop):
+            raise ConfigError(f"loop must be an asyncio event loop, not {type(loop).__name__}")
+        self.config = self.config._replace(loop=loop)
+        if self._settings is not None:
+            self._settings.host_loop = loop
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stopped.is_set()
@@ -284,7 +338,7 @@ class Manhole:
         if loop is not None and stop_requested is not None:
             with contextlib.suppress(RuntimeError):  # the loop already closed
                 loop.call_soon_threadsafe(stop_requested.set)
-        if self._thread is not None and self._thread is not threading.current_thread():
+        if self._thread is not None and self._thread is not originals.current_thread():
             self._thread.join(timeout + 1.0)
         self._close_listeners()
         if self._audit_file is not None:
@@ -325,7 +379,7 @@ class Manhole:
                 with contextlib.suppress(OSError):
                     os.close(descriptor)
         self._wakeup_read = self._wakeup_write = -1
-        self._wakeup_lock = threading.Lock()
+        self._wakeup_lock = originals.allocate_lock()
         if self._loop is not None:
             _close_loop_descriptors(self._loop)
         if self._audit_file is not None:
@@ -367,25 +421,27 @@ class Manhole:
     def _wait_for_first_connection(self) -> bool:
         """Sleep, importing nothing, until a client connects (true) or stop() is called."""
         descriptors = [listener.fileno() for listener in self._listeners]
+        wait_readable = originals.original("select", "select")
         while True:
-            readable, _, _ = select.select([*descriptors, self._wakeup_read], [], [])
+            readable, _, _ = wait_readable([*descriptors, self._wakeup_read], [], [])
             if self._wakeup_read in readable or self._stopped.is_set():
                 return False
             if readable:
                 return True
 
     def _run_server(self) -> None:
-        import asyncio
         from concurrent.futures import ThreadPoolExecutor
 
-        loop = asyncio.new_event_loop()
+        from .realloop import RealThreadPool, new_event_loop
+
+        loop = new_event_loop()
         # prompt_toolkit completes and suggests in the loop's executor: name its threads
         # as the manhole's, so that threads() and the host's own tools can tell.
-        loop.set_default_executor(
-            ThreadPoolExecutor(
-                max_workers=4, thread_name_prefix=f"{MANHOLE_THREAD_PREFIX} executor"
-            )
+        green = originals.green_possible()
+        executor = (RealThreadPool if green else ThreadPoolExecutor)(
+            max_workers=4, thread_name_prefix=f"{MANHOLE_THREAD_PREFIX} executor"
         )
+        loop.set_default_executor(executor)
         self._loop = loop
         try:
             loop.run_until_complete(self._serve())
@@ -393,7 +449,10 @@ class Manhole:
             self.error = error
             log.error("manhole-ssh stopped: %s", error, exc_info=not isinstance(error, ConfigError))
         finally:
-            loop.run_until_complete(loop.shutdown_default_executor())
+            if green:  # asyncio's shutdown_default_executor() waits in a green thread
+                executor.shutdown(wait=True)
+            else:
+                loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
     async def _serve(self) -> None:
@@ -401,6 +460,7 @@ class Manhole:
 
         from .auth import AuthorizedKeys
         from .hostkey import load_host_key
+        from .revocation import RevokedKeys
         from .server import ServerSettings, shut_down, start_server
 
         config = self.config
@@ -417,9 +477,7 @@ class Manhole:
             self._publish()
         authorized_keys = AuthorizedKeys(config.authorized_keys)
         revoked_keys = (
-            AuthorizedKeys(config.revoked_keys_path, "revoked_keys")
-            if config.revoked_keys_path is not None
-            else None
+            RevokedKeys(config.revoked_keys_path) if config.revoked_keys_path is not None else None
         )
         if not len(authorized_keys):
             log.warning("no usable key in %s: every login is refused", authorized_keys.path)

@@ -12,64 +12,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import io
 import re
-import sys
 from collections.abc import Callable
 from typing import Any, TextIO, cast
 
-import jedi.settings
 from prompt_toolkit.application import create_app_session
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.document import Document
-from prompt_toolkit.filters import Condition, Filter
+from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.input import PipeInput, create_pipe_input
-from prompt_toolkit.key_binding import KeyBindings, KeyBindingsBase, merge_key_bindings
-from prompt_toolkit.key_binding.defaults import load_key_bindings
-from prompt_toolkit.key_binding.key_processor import KeyPress, KeyPressEvent
+from prompt_toolkit.key_binding.key_processor import KeyPress
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import CPR_Support
 from prompt_toolkit.renderer import print_formatted_text as print_formatted_text_to_output
-from prompt_toolkit.styles import (
-    DEFAULT_ATTRS,
-    Attrs,
-    BaseStyle,
-    DummyStyle,
-    DynamicStyle,
-    default_ui_style,
-    merge_styles,
-)
-from ptpython import python_input
-from ptpython.completer import PythonCompleter
 from ptpython.printer import OutputPrinter
 from ptpython.repl import PythonRepl
-from ptpython.style import generate_style, get_all_code_styles, get_all_ui_styles
 from ptpython.utils import unindent_code
 from pygments.lexers import Python3Lexer as PythonLexer  # type: ignore[import-untyped]
 
+from ._compat.application import (
+    share_bindings_and_style,
+    skip_redraws_while_exiting,
+    with_default_ui_style,
+)
+from ._compat.filters import CombinedFilters
+from ._compat.layout import speed_up
+from ._compat.ptpython import CompleterNotRunningHostCode, PythonInputForManhole
 from .keyfeed import MAX_PASTE_CHARACTERS, Paste, PasteLimit, PipeFeed, unread_bytes
-from .layoutspeed import fast_key_lookup, speed_up_layouts
 
 __all__ = ["Repl"]
-
-speed_up_layouts()
-
-# ptpython converts every Pygments style for each new REPL (35 ms of a session's start);
-# the converted styles are immutable, so every session can share one conversion. It also
-# merges the chosen code and UI styles into a new style per REPL, and every cache of
-# styles downstream is by style object: shared, 100 sessions share those caches too.
-python_input.get_all_code_styles = functools.cache(get_all_code_styles)
-python_input.get_all_ui_styles = functools.cache(get_all_ui_styles)
-python_input.generate_style = functools.cache(generate_style)
-
-# Completion and signatures must not run host code while the user only types: jedi would
-# otherwise call properties and __getitem__ of live objects. Evaluating completion stays
-# available on request (ptpython's F2 menu: "Dictionary completion").
-jedi.settings.allow_unsafe_interpreter_executions = False
 
 # Text that ends in a name (not a number) or an attribute dot: worth completing.
 _COMPLETABLE_TAIL = re.compile(r"(?:^|\W)[^\W\d]\w*\.?$|[)\]]\.$")
@@ -85,39 +60,12 @@ _RETRY_PASTE = 0.005
 _LEXED_FROM_THE_TOP = 500
 
 
-@functools.cache
-def _long_lived_filters() -> tuple[Filter, ...]:
-    """prompt_toolkit's and ptpython's module-level filters (``is_done``, ``has_focus``…)."""
-    found: dict[int, Filter] = {}
-    for name, module in list(sys.modules.items()):
-        if name.startswith(("prompt_toolkit", "ptpython")) and module is not None:
-            for value in list(vars(module).values()):
-                if isinstance(value, Filter):
-                    found[id(value)] = value
-    return tuple(found.values())
-
-
-def _release_combined_filters() -> None:
-    """Forget the ``a & b`` / ``a | b`` filters cached on long-lived filters.
-
-    prompt_toolkit caches a combination on its left operand, forever. When that operand is
-    a module-level filter (or its inverse) and the right one belongs to a session's REPL,
-    the cache keeps the whole REPL alive: 2.4 MB per ended session, measured. Live sessions
-    simply rebuild the combinations they use.
-    """
-    for module_level in _long_lived_filters():
-        inverted = module_level._invert_result  # ``~is_done``, made once and kept
-        for long_lived in (module_level, inverted) if inverted is not None else (module_level,):
-            long_lived._and_cache.clear()
-            long_lived._or_cache.clear()
-
-
 def _fixed(value: bool, why: str) -> Any:
     """A ptpython setting that stays ``value`` even if the F2 menu sets it."""
     return property(lambda self: value, lambda self, new_value: None, doc=why)
 
 
-class _NameCompleter(PythonCompleter):
+class _NameCompleter(CompleterNotRunningHostCode):
     """ptpython's completer, completing while typing only after a name or a dot.
 
     ptpython also starts jedi after every digit (``1+41``): each such run is CPU taken from
@@ -126,87 +74,6 @@ class _NameCompleter(PythonCompleter):
 
     def _complete_python_while_typing(self, document: Document) -> bool:
         return _COMPLETABLE_TAIL.search(document.text_before_cursor) is not None
-
-
-@functools.cache
-def _shared_default_key_bindings() -> KeyBindingsBase:
-    """prompt_toolkit's default key bindings (basic, emacs, vi: 582 bindings), made once.
-
-    Every application makes its own: 2,900 of the 6,900 objects a session held, each
-    one more for the host's cyclic garbage collector to walk at every full collection
-    (with 100 sessions open, 800,000 objects and 300 ms a collection). The bindings keep
-    no state of their own (it lives on the application), so every session can use the
-    same ones.
-    """
-    return merge_key_bindings([load_key_bindings(), _cursor_position_bindings()])
-
-
-def _cursor_position_bindings() -> KeyBindings:
-    """prompt_toolkit's handling of the terminal's answer to "where is the cursor?", but
-    drawing again only when the answer changes the drawing: the prompt was drawn without
-    knowing its room (so without ptpython's status bar), or it has more room than drawn.
-
-    The renderer asks at each prompt and draws without waiting (see
-    :meth:`Repl._request_cursor_position`); prompt_toolkit then draws the prompt a second
-    time on every answer, a whole drawing for nothing once the screen has filled (after a
-    few statements), where the answer never gives the prompt more room than it took.
-    Whatever else changed has asked for its own drawing. (Bound after prompt_toolkit's own
-    binding for the same key, this one wins.)
-    """
-    bindings = KeyBindings()
-
-    @bindings.add(Keys.CPRResponse, save_before=lambda event: False)
-    def _(event: KeyPressEvent) -> object:
-        row = int(event.data[2:-1].split(";")[0])  # ESC [ row ; column R
-        renderer = event.app.renderer
-        drawn = renderer._last_screen
-        drawn_knowing_the_room = renderer._min_available_height > 0  # ptpython's status bar
-        renderer.report_absolute_cursor_row(row)
-        if (
-            drawn is not None
-            and drawn_knowing_the_room
-            and renderer._min_available_height <= drawn.height
-        ):
-            return NotImplemented  # the room below changes nothing drawn: no new drawing
-        return None
-
-    return bindings
-
-
-@functools.lru_cache(maxsize=64)
-def _with_default_ui_style(style: BaseStyle) -> BaseStyle:
-    return merge_styles([default_ui_style(), style])
-
-
-class _SharedMergedStyle(BaseStyle):
-    """The style an application draws with (prompt_toolkit's default UI style, then the
-    REPL's), from one merge shared by every session whose REPL has that style.
-
-    Each application would merge its own: a ``Style`` of ~350 rules, each rule three
-    objects (a tuple, a frozenset, an ``Attrs``) that the host's cyclic garbage collector
-    walks at every full collection — a quarter of the objects a session holds. ptpython
-    leaves out prompt_toolkit's default Pygments style (the third part of that merge), so
-    the rules are the same.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-
-    def _merged(self) -> BaseStyle:
-        style = self._app.style or DummyStyle()
-        while isinstance(style, DynamicStyle):  # ptpython's: the style chosen with F2
-            style = style.get_style() or DummyStyle()
-        return _with_default_ui_style(style)
-
-    def get_attrs_for_style_str(self, style_str: str, default: Attrs = DEFAULT_ATTRS) -> Attrs:
-        return self._merged().get_attrs_for_style_str(style_str, default)
-
-    @property
-    def style_rules(self) -> list[tuple[str, str]]:
-        return self._merged().style_rules
-
-    def invalidation_hash(self) -> Any:
-        return self._merged().invalidation_hash()
 
 
 class _OutputPrinter(OutputPrinter):
@@ -220,13 +87,13 @@ class _OutputPrinter(OutputPrinter):
         print_formatted_text_to_output(
             self.output,
             [*line, ("", end)],
-            _with_default_ui_style(self.style),
+            with_default_ui_style(self.style),
             style_transformation=self.style_transformation,
             color_depth=self.output.get_default_color_depth(),
         )
 
 
-class _ManholePythonRepl(PythonRepl):
+class _ManholePythonRepl(PythonRepl, PythonInputForManhole):
     accepted = False  # Enter was pressed on a complete statement; it is about to run
 
     def _get_output_printer(self) -> OutputPrinter:
@@ -304,14 +171,17 @@ class Repl:
         self.output = _ChannelOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
         self._cpr_probe_pending = False
         self._closed = self._released = False
+        self._combined_filters = CombinedFilters()
+        # Read through self, so that close() lets the session's namespace go at once.
+        self._namespace = namespace
         self.python = _ManholePythonRepl(
-            get_globals=lambda: namespace,
+            get_globals=lambda: self._namespace,
             input=self._input,
             output=self.output,
             color_depth=self.output.get_default_color_depth(),
             _completer=_NameCompleter(
-                lambda: namespace,
-                lambda: namespace,
+                lambda: self._namespace,
+                lambda: self._namespace,
                 lambda: self.python.enable_dictionary_completion,
             ),
             _lexer=self._lexer(),
@@ -321,19 +191,10 @@ class Repl:
         # (F2 turns "Complete while typing" back on for a session.)
         self.python.complete_while_typing = False
         app = self.python.app
-        app._default_bindings = _shared_default_key_bindings()
-        app._merged_style = app.renderer.style = _SharedMergedStyle(app)
-        fast_key_lookup(app)
+        share_bindings_and_style(app)
+        speed_up(app)
+        skip_redraws_while_exiting(app)
         app.terminal_size_polling_interval = None  # resizes come from the channel
-        draw = app._redraw
-
-        def redraw_unless_exiting(render_as_done: bool = False) -> None:
-            # Once Enter has accepted the input, the final ("done") drawing follows: a
-            # redraw still scheduled by the keystrokes would cost a whole render for nothing.
-            if render_as_done or app.future is None or not app.future.done():
-                draw(render_as_done)
-
-        app._redraw = redraw_unless_exiting  # type: ignore[method-assign]
         self._ask_cursor_position = app.renderer.request_absolute_cursor_position
         app.renderer.request_absolute_cursor_position = self._request_cursor_position  # type: ignore[method-assign]
 
@@ -563,6 +424,7 @@ class Repl:
         """End the REPL. A running prompt is told to exit, and the input pipe is closed once
         it has (closing it under the application breaks its clean-up)."""
         self._closed = True
+        self._namespace = {}
         app = self.python.app
         if app.is_running:
             if app.future is not None and not app.future.done():
@@ -577,4 +439,4 @@ class Repl:
         if not self._released:
             self._released = True
             self._resources.close()
-            _release_combined_filters()
+            self._combined_filters.forget_new()

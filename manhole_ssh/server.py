@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
 import socket
@@ -18,13 +19,17 @@ from typing import Any
 
 import asyncssh
 
-from .audit import audit
+from .acceptor import Acceptor
+from .audit import audit, printable
 from .auth import AuthorizedKey, AuthorizedKeys
-from .certificates import check_certificate, check_certificates_here
+from .certificates import check_certificate, check_certificates_here, service_user
 from .config import Limits
 from .listeners import peer_credentials
-from .penalties import SourcePenalties
+from .peeruid import loopback_peer_uid
+from .penalties import NO_KEY_TRIED, SourceGrouping, SourcePenalties
+from .revocation import RevokedKeys
 from .session import ManholeSession, SessionContext
+from .signatures import report_bad_signatures
 from .transport import tune_connection
 
 __all__ = ["ManholeServer", "ServerSettings", "shut_down", "start_server"]
@@ -76,23 +81,24 @@ class ServerSettings:
         self.limits = limits
         self.servers: set[ManholeServer] = set()  # one per open connection
         self.penalties = SourcePenalties()
+        ipv4_bits, ipv6_bits = limits.net_block_sizes()
+        self.grouping = SourceGrouping(ipv4_bits, ipv6_bits, limits.exempt_networks())
         self.revoked: set[str] = set()  # fingerprints refused by Manhole.revoke()
-        self.revoked_keys: AuthorizedKeys | None = None  # a revoked-keys file, if any
+        self.revoked_keys: RevokedKeys | None = None  # a revoked-keys file, if any
 
-    def revocation(self, key: asyncssh.SSHKey, fingerprint: str) -> str | None:
-        """Why ``key`` is revoked, or ``None``. An unusable revoked-keys file revokes every
-        key (as sshd's RevokedKeys does): a list meant to keep someone out must not fail open.
-        """
+    def revocation(
+        self, key: asyncssh.SSHKey, fingerprint: str, certificate: Any = None
+    ) -> str | None:
+        """Why ``key`` (or ``certificate``, of that key) is revoked, or ``None``. An unusable
+        revoked-keys file revokes every key (as sshd's RevokedKeys does): a list meant to
+        keep someone out must not fail open."""
         if fingerprint in self.revoked:
             return "key revoked (Manhole.revoke)"
-        revoked_keys = self.revoked_keys
-        if revoked_keys is None:
+        if certificate is not None and certificate.signing_key.get_fingerprint() in self.revoked:
+            return "certificate authority revoked (Manhole.revoke)"
+        if self.revoked_keys is None:
             return None
-        if not revoked_keys.reload_if_changed():
-            return f"revoked_keys file {revoked_keys.path} cannot be used"
-        if revoked_keys.listed(key):
-            return f"key listed in {revoked_keys.path}"
-        return None
+        return self.revoked_keys.refusal(key, certificate)
 
     def end_sessions_of(self, fingerprints: set[str], reason: str) -> int:
         """End every connection logged in with one of ``fingerprints``; how many."""
@@ -119,14 +125,27 @@ class ServerSettings:
             if not server.authenticated and (source is None or server.source == source)
         )
 
+    def logged_in_with(self, fingerprint: str | None) -> int:
+        """How many connections are logged in (with that key, or with any)."""
+        return sum(
+            1
+            for server in self.servers
+            if server.authenticated and (fingerprint is None or server.fingerprint == fingerprint)
+        )
+
 
 class ManholeServer(asyncssh.SSHServer):
     """One client connection: authenticates it, within the limits, and opens its sessions."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self._settings = settings
-        self.source = "unknown"
+        self.address = "unknown"  # the client's IP address (what from= is matched against)
+        self.source = "unknown"  # what penalties and per_source_max_startups count by
         self._peer = "unknown"
+        self._admitted = False  # past the checks at connect (penalty, crowd)
+        self._turned_away = False  # logged in, then refused for a cap: no strike for that
+        self._login_timed_out = False
+        self._unused_timer: asyncio.TimerHandle | None = None
         self._candidate: AuthorizedKey | None = None
         self._accepted: AuthorizedKey | None = None
         self._username = ""
@@ -158,15 +177,15 @@ class ManholeServer(asyncssh.SSHServer):
         accepted = self._accepted
         if accepted is None:
             return False
-        entries = [accepted] if accepted.authority is None else [accepted, accepted.authority]
         revocation = self._settings.revocation
-        return any(revocation(entry.key, entry.fingerprint) is not None for entry in entries)
+        return revocation(accepted.key, accepted.fingerprint, accepted.certificate) is not None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.connection = conn
         peer = conn.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
-            self.source, self._peer = str(peer[0]), f"{peer[0]} port {peer[1]}"
+            self.address, self._peer = str(peer[0]), f"{peer[0]} port {peer[1]}"
+            self.source = self._source_of(peer, conn.get_extra_info("sockname"))
         refusal = (
             self._unix_peer_refusal(conn.get_extra_info("socket"))
             or self._penalty_refusal()
@@ -177,16 +196,30 @@ class ManholeServer(asyncssh.SSHServer):
             log.warning("dropped connection from %s: %s", self._peer, refusal)
             asyncio.get_running_loop().call_soon(conn.abort)
             return
+        self._admitted = True
         self._settings.servers.add(self)
         log.info("connection from %s", self._peer)
         tune_connection(conn)
         check_certificates_here(conn, self._judge_certificate)
+        report_bad_signatures(conn, self._bad_signature)
+
+    def _source_of(self, peer: tuple[Any, ...], ours: object) -> str:
+        """Who to hold to account. On loopback, every local user shares 127.0.0.1: a
+        client whose socket belongs to another local user is counted as that user, so
+        that no account can lock out another, nor dodge penalties by changing address.
+        This process's own user and root, who can do anything to the process anyway,
+        and remote clients, are counted by address (its netblock), as sshd does."""
+        if isinstance(ours, tuple) and len(ours) >= 2:
+            uid = loopback_peer_uid((str(peer[0]), int(peer[1])), (str(ours[0]), int(ours[1])))
+            if uid is not None and uid not in (os.geteuid(), 0):
+                return f"uid {uid} on loopback"
+        return self._settings.grouping.source(str(peer[0]))
 
     def _penalty_refusal(self) -> str | None:
         remaining = self._settings.penalties.remaining(self.source)
         if remaining <= 0:
             return None
-        return f"{self.source} is penalized for {remaining:.0f} s more (repeated failures)"
+        return f"{self.source} is penalized for {math.ceil(remaining)} s more (repeated failures)"
 
     def _crowd_refusal(self) -> str | None:
         """sshd's MaxStartups (with its random early drop) and PerSourceMaxStartups."""
@@ -198,24 +231,24 @@ class ManholeServer(asyncssh.SSHServer):
             if waiting < full:  # rises linearly from rate at start to 100 at full, as in sshd
                 chance = rate + (100 - rate) * (waiting - start) // (full - start)
             if random.randrange(100) < chance:
-                self._strike("too many connections")
                 how = "" if chance == 100 else f", dropped at random ({chance}% now)"
                 return (
                     f"{waiting} unauthenticated connections already "
                     f"(max_startups {limits.max_startups}{how})"
                 )
         if self._settings.unauthenticated_from(self.source) >= limits.per_source_max_startups:
-            self._strike("too many connections")
             return (
                 f"{limits.per_source_max_startups} unauthenticated connections from "
                 f"{self.source} already (per_source_max_startups)"
             )
         return None
 
-    def _strike(self, offense: str) -> None:
+    def _strike(self, offense: str, weight: float = 1.0) -> None:
         if self.source in ("unix", "unknown"):
             return  # the same user (see _unix_peer_refusal), or no address to hold to account
-        penalty = self._settings.penalties.strike(self.source)
+        if self._settings.grouping.is_exempt(self.address):
+            return
+        penalty = self._settings.penalties.strike(self.source, weight=weight)
         if penalty:
             log.warning("%s penalized for %.0f s: %s", self.source, penalty, offense)
             audit("penalty", source=self.source, seconds=penalty, offense=offense)
@@ -226,7 +259,8 @@ class ManholeServer(asyncssh.SSHServer):
         if sock is None or sock.family != socket.AF_UNIX:
             return None
         pid, uid, _ = peer_credentials(sock)
-        self.source, self._peer = "unix", f"unix socket, pid {pid} uid {uid}"
+        self.source = self.address = "unix"
+        self._peer = f"unix socket, pid {pid} uid {uid}"
         if uid in (os.geteuid(), 0):
             return None
         return f"uid {uid} is neither this process's user ({os.geteuid()}) nor root"
@@ -247,13 +281,37 @@ class ManholeServer(asyncssh.SSHServer):
             asyncio.get_running_loop().call_later(grace, connection.close)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self in self._settings.servers and not self.authenticated and self._failures:
-            self._strike(f"left after {self._failures} refused key(s)")
+        if self._unused_timer is not None:
+            self._unused_timer.cancel()
+        if self._admitted and not self.authenticated and not self._turned_away:
+            self._login_failed(exc)
         self._settings.servers.discard(self)
         if exc is not None:
             log.info("connection from %s closed: %s", self._peer, exc)
         else:
             log.debug("connection from %s closed", self._peer)
+
+    def _login_failed(self, exc: Exception | None) -> None:
+        """A connection that ends without logging in earns its source a strike, whether
+        it tried keys or none (a scan, a flood of half-open logins), as sshd's
+        "authfail", "noauth" and "grace-exceeded" penalties."""
+        weight = 1.0
+        if self._failures:
+            offense = f"left after {self._failures} refused key(s)"
+        elif exc is not None and "Login timeout" in str(exc):
+            grace = self._settings.limits.login_grace_time
+            offense = f"no login within login_grace_time ({grace:g} s)"
+        else:
+            offense, weight = "left without trying a key", NO_KEY_TRIED
+        audit(
+            "login_failed",
+            user=self._username or None,
+            source=self.source,
+            peer=self._peer,
+            reason=offense,
+        )
+        log.info("connection from %s closed without logging in: %s", self._peer, offense)
+        self._strike(offense, weight)
 
     def begin_auth(self, username: str) -> bool:
         self._username = username
@@ -282,21 +340,16 @@ class ManholeServer(asyncssh.SSHServer):
         the signature after this returns true."""
         if self._failures >= self._settings.limits.max_auth_tries:
             return False  # the connection is being cut
+        entry: AuthorizedKey | None = None
         try:
             reason = self._settings.revocation(key, key.get_fingerprint("sha256"))
-            entry = self._settings.authorized_keys.find(key) if reason is None else None
+            if reason is None:
+                entry, reason = self._settings.authorized_keys.match(key, self.address)
         except Exception:
             log.exception("refusing key: reading authorized_keys failed")
             reason, entry = "reading the key files failed", None
-        if reason is None:
-            reason = (
-                f"key not in {self._settings.authorized_keys.path}"
-                if entry is None
-                else entry.options.refusal(self.source)
-            )
-        if reason is not None:
-            self._refused(username, key, reason)
-            entry = None
+        if entry is None:
+            self._refused(username, key, reason or "refused")
         self._candidate = entry
         return entry is not None
 
@@ -314,10 +367,10 @@ class ManholeServer(asyncssh.SSHServer):
         try:
             entry, reason = check_certificate(
                 cert,
-                username,
-                self.source,
+                self.address,
                 settings.authorized_keys,
-                lambda key: settings.revocation(key, key.get_fingerprint("sha256")),
+                lambda cert: settings.revocation(cert.key, cert.key.get_fingerprint(), cert),
+                service_user(),
             )
         except Exception:
             log.exception("refusing a certificate: checking it failed")
@@ -335,11 +388,11 @@ class ManholeServer(asyncssh.SSHServer):
         key_type = _key_type(key) + ("-CERT" if certificate else "")
         log.info(
             "refused publickey for %s from %s: %s %s: %s",
-            username,
+            printable(username),
             self._peer,
             key_type,
             fingerprint,
-            reason,
+            printable(reason),
         )
         audit(
             "auth",
@@ -362,21 +415,32 @@ class ManholeServer(asyncssh.SSHServer):
                 f"Too many authentication failures ({max_auth_tries})",
             )
 
+    def _bad_signature(self, username: str) -> None:
+        candidate = self._candidate
+        if candidate is not None:  # the key was acceptable: its signature was not
+            self._candidate = None
+            self._refused(username, candidate.key, "bad signature")
+
     def auth_completed(self) -> None:
-        accepted = self._accepted = self._candidate
-        if accepted is None:
+        candidate = self._candidate
+        if candidate is None:
             return
+        crowded = self._logged_in_refusal(candidate.fingerprint)
+        if crowded is not None:
+            self._turn_away(candidate, crowded)
+            return
+        accepted = self._accepted = candidate
         key_type = _key_type(accepted.key)
         if accepted.authority is not None:  # as sshd: "ED25519-CERT ID … signed by CA …"
             key_type += f"-CERT ID {accepted.identity} signed by CA"
             key_type += f" {accepted.authority.fingerprint}"
         log.info(
             "Accepted publickey for %s from %s: %s %s (%s)",
-            self._username,
+            printable(self._username),
             self._peer,
-            key_type,
+            printable(key_type),
             accepted.fingerprint,
-            accepted.identity,
+            printable(accepted.identity),
         )
         audit(
             "auth",
@@ -388,6 +452,67 @@ class ManholeServer(asyncssh.SSHServer):
             fingerprint=accepted.fingerprint,
             identity=accepted.identity,
         )
+        self._arm_unused_timer()
+
+    def _logged_in_refusal(self, fingerprint: str) -> str | None:
+        """sshd has no such caps (it forks a process per connection, and its host is
+        the machine, not a service's process): logged-in connections each hold a
+        descriptor and buffers in the host, so they are capped overall and per key."""
+        limits = self._settings.limits
+        if self._settings.logged_in_with(None) >= limits.max_connections:
+            return f"{limits.max_connections} connections are logged in already (max_connections)"
+        if self._settings.logged_in_with(fingerprint) >= limits.max_connections_per_key:
+            return (
+                f"{limits.max_connections_per_key} connections are logged in with this key "
+                "already (max_connections_per_key)"
+            )
+        return None
+
+    def _turn_away(self, candidate: AuthorizedKey, reason: str) -> None:
+        """The key was good, but the server is full: say so and disconnect, with no strike
+        (the crowd is not this source's doing)."""
+        self._turned_away = True
+        log.warning("refused login of %s from %s: %s", candidate.fingerprint, self._peer, reason)
+        audit(
+            "auth",
+            result="refused",
+            user=self._username,
+            source=self.source,
+            peer=self._peer,
+            fingerprint=candidate.fingerprint,
+            identity=candidate.identity,
+            reason=reason,
+        )
+        if self.connection is not None:
+            asyncio.get_running_loop().call_soon(
+                self.connection.disconnect, asyncssh.DISC_TOO_MANY_CONNECTIONS, reason
+            )
+
+    def _arm_unused_timer(self) -> None:
+        """sshd's UnusedConnectionTimeout: a logged-in connection with no session open for
+        this long is closed (it holds the host's resources and serves nobody)."""
+        timeout = self._settings.limits.unused_connection_timeout
+        if timeout is None or self.ending or self.connection is None:
+            return
+        if self._unused_timer is not None:
+            self._unused_timer.cancel()
+        self._unused_timer = asyncio.get_running_loop().call_later(timeout, self._close_unused)
+
+    def _close_unused(self) -> None:
+        self._unused_timer = None
+        if self.sessions or self.connection is None:
+            return
+        timeout = self._settings.limits.unused_connection_timeout
+        reason = f"no session open for {timeout:g} s (unused_connection_timeout)"
+        log.info("closing connection from %s: %s", self._peer, reason)
+        audit("connection_closed", source=self.source, peer=self._peer, reason=reason)
+        self.connection.disconnect(asyncssh.DISC_BY_APPLICATION, reason)
+
+    def _session_ended(self) -> None:
+        if not self.sessions:
+            self._arm_unused_timer()
+        if self._settings.on_session_end is not None:
+            self._settings.on_session_end()
 
     def session_requested(self) -> ManholeSession | bool:
         if self._accepted is None:  # cannot happen after auth; refuse rather than assume
@@ -397,7 +522,11 @@ class ManholeServer(asyncssh.SSHServer):
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "this connection is being closed"
             )
         max_sessions = self._settings.limits.max_sessions
-        if len(self.sessions) >= max_sessions:
+        # Only sessions still open count: one that has ended waits for the client to
+        # answer its close, and a batch right after another must not be refused for
+        # those. A client that never answers cannot pile them up past twice the cap.
+        open_sessions = sum(1 for session in self.sessions if not session.finished)
+        if open_sessions >= max_sessions or len(self.sessions) >= 2 * max_sessions:
             log.warning(
                 "refused a session to %s: %d open on its connection (max_sessions)",
                 self._peer,
@@ -407,15 +536,19 @@ class ManholeServer(asyncssh.SSHServer):
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
                 f"{max_sessions} sessions are open on this connection (max_sessions)",
             )
+        if self._unused_timer is not None:
+            self._unused_timer.cancel()
+            self._unused_timer = None
         context = SessionContext(
-            identity=self._accepted.identity,
+            identity=printable(self._accepted.identity),
+            fingerprint=self._accepted.fingerprint,
             peer=self._peer,
             host_locals=self._settings.host_locals,
             host_loop=self._settings.host_loop,
             live_sessions=self.sessions,
             pty_allowed=self._accepted.options.pty,
             forced_command=self._accepted.options.command,
-            on_end=self._settings.on_session_end,
+            on_end=self._session_ended,
             idle_timeout=self._settings.limits.idle_timeout,
             session_timeout=self._settings.limits.session_timeout,
             recordings=self._settings.session_recordings,
@@ -434,10 +567,14 @@ def _key_type(key: asyncssh.SSHKey) -> str:
 
 async def start_server(
     sock: socket.socket, host_key: asyncssh.SSHKey, settings: ServerSettings
-) -> asyncssh.SSHAcceptor:
-    """Start serving SSH on an already bound and listening socket."""
-    return await asyncssh.listen(
-        sock=sock,
+) -> Acceptor:
+    """Start serving SSH on an already bound and listening socket.
+
+    Connections are accepted by our own :class:`.Acceptor` (which pauses when the process
+    runs out of descriptors) and each is handed to ``asyncssh.run_server`` with options
+    validated once, here.
+    """
+    options = await asyncssh.SSHServerConnectionOptions.construct(
         server_factory=lambda: ManholeServer(settings),
         server_host_keys=[host_key],
         server_version="manhole_ssh",
@@ -458,10 +595,18 @@ async def start_server(
         keepalive_count_max=KEEPALIVE_COUNT_MAX,
     )
 
+    async def serve(connection: socket.socket) -> None:
+        try:
+            await asyncssh.run_server(connection, options=options)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # refused, cut or gone before logging in: logged by then
+            log.debug("connection ended before logging in: %r", error)
 
-async def shut_down(
-    acceptors: list[asyncssh.SSHAcceptor], settings: ServerSettings, timeout: float
-) -> None:
+    return Acceptor(sock, serve)
+
+
+async def shut_down(acceptors: list[Acceptor], settings: ServerSettings, timeout: float) -> None:
     """Stop listening, tell every session, close every connection, and wait (at most
     ``timeout``) for the sessions' worker threads to end. A statement blocked in C keeps
     its thread until it returns; nothing else is left behind."""

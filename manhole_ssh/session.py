@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -31,7 +32,9 @@ import asyncssh
 from .audit import audit
 from .executor import Executor, Outcome, OutcomeKind, compile_statement
 from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
+from .hostloop import HostLoop, choose_host_loop
 from .keyfeed import ReadingGate
+from .namespaces import release_namespace
 from .recording import Recording
 from .repl import Repl
 from .streams import ChannelInput, ChannelOutput, SessionStreams, SessionTextStream
@@ -72,6 +75,7 @@ class SessionContext:
     idle_timeout: float | None = None  # end after this long with no input and nothing running
     session_timeout: float | None = None  # end after this long, whatever happens
     recordings: Path | None = None  # record terminal sessions there (asciicast v2)
+    fingerprint: str | None = None  # of the key that logged in, for the audit trail
 
 
 def _clamped_size(columns: int, rows: int) -> tuple[int, int]:
@@ -142,7 +146,7 @@ def _describe(outcome: Outcome) -> str:
     return "interrupted"
 
 
-def _banner(identity: str) -> str:
+def _banner(identity: str, host_loop: HostLoop) -> str:
     process = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else sys.executable
     version = sys.version.split()[0]
     return (
@@ -150,7 +154,8 @@ def _banner(identity: str) -> str:
         f"Python {version}\n"
         f"Logged in as {identity}. Code you type runs inside this live process.\n"
         "Ctrl-C interrupts a statement; Ctrl-D or exit() leaves (the process keeps running).\n"
-        "threads() shows every thread's stack.\n\n"
+        "threads() shows every thread's stack.\n"
+        f"Top-level await runs on {host_loop.why}.\n\n"
     )
 
 
@@ -169,6 +174,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._stdin: ChannelInput | None = None
         self._executor: Executor | None = None
         self._repl: Repl | None = None
+        self._namespace: dict[str, Any] = {}  # the session's globals, released at its end
+        self._host_loop = HostLoop(None, "no loop yet")  # chosen when the session starts
         self._script = bytearray()
         self._script_complete: asyncio.Event | None = None
         self._started = time.monotonic()
@@ -180,6 +187,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._terminal_decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._recording: Recording | None = None
         self._refusal: str | None = None  # why the session may not run, told to the client
+        self._sent_status: int | None = None  # the exit status sent to the client
+        self._end_reason: str | None = None  # why the server ended it, or the client left
+        self._statements = itertools.count(1)
         self._requests_closed = False  # shell/exec has started: no more pty-req
         self._resize_pending: tuple[int, int] | None = None
         self._resize_handle: asyncio.TimerHandle | None = None
@@ -371,6 +381,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
                 output.resume()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._end_reason is None and not self._finished:
+            self._end_reason = f"client left ({exc})" if exc is not None else "client left"
         self._context.live_sessions.discard(self)
         self._close_streams()
         if self._executor is not None and self._executor.busy:
@@ -424,16 +436,25 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             status = 1
         finally:
             duration = time.monotonic() - self._started
+            if self._sent_status is not None:  # the server ended it (stop, revoked, timeout)
+                status = self._sent_status
+            ended = self._end_reason or "done"
             log.info(
-                "session %s ended: %s, %.1f s", self.session_id, self._context.identity, duration
+                "session %s ended: %s, %.1f s, %s",
+                self.session_id,
+                self._context.identity,
+                duration,
+                ended,
             )
             audit(
                 "session_end",
                 session=self.session_id,
                 identity=self._context.identity,
+                fingerprint=self._context.fingerprint,
                 kind=mode,
                 duration=round(duration, 3),
-                status=status,
+                status=None if ended.startswith("client left") else status,
+                ended=ended,
             )
         self._finish(status)
 
@@ -478,10 +499,11 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         )
         self._streams = streams
         self._namespace = make_namespace(self._context.host_locals)
+        self._host_loop = choose_host_loop(self._context.host_loop)
         self._executor = Executor(
             f"{MANHOLE_THREAD_PREFIX} worker {self.session_id} ({self._context.identity})",
             streams,
-            self._context.host_loop,
+            self._host_loop.loop,
         )
 
     async def _interactive(self) -> None:
@@ -498,7 +520,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             resume_reading=functools.partial(self._reading.release, "prompt input"),
         )
         self._repl = repl
-        self._stdout.write(_banner(self._context.identity) + repl.probe_cursor_position_reports())
+        self._stdout.write(
+            _banner(self._context.identity, self._host_loop) + repl.probe_cursor_position_reports()
+        )
         executor = self._executor
         assert executor is not None
         while True:
@@ -540,18 +564,58 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
                 repl.show_message(format_traceback(outcome.exception, "<stdin>"))
 
     async def _run_audited(self, source: str, job: Callable[[], str]) -> Outcome:
-        """Run one statement in the worker thread and record it in the audit trail."""
+        """Run one statement in the worker thread, recorded in the audit trail before it
+        starts (so that a statement that never ends, or ends the process, is on record)
+        and again when it ends, however it ends."""
         assert self._executor is not None
+        number = self._audit_statement_start(source)
         started = time.monotonic()
-        outcome = await self._executor.run(job)
-        self._audit_statement(source, _describe(outcome), time.monotonic() - started)
+        running_in: list[str] = []  # the worker's name while the job runs (set there)
+
+        def tracked() -> str:
+            running_in.append(threading.current_thread().name)
+            try:
+                return job()
+            finally:
+                running_in.clear()
+
+        try:
+            outcome = await self._executor.run(tracked)
+        except asyncio.CancelledError:  # the session ended while the statement ran
+            how = (
+                f"still running in thread {running_in[0]!r} when the session ended"
+                if running_in
+                else "the session ended before the statement did"
+            )
+            self._audit_statement(source, how, time.monotonic() - started, number)
+            raise
+        self._audit_statement(source, _describe(outcome), time.monotonic() - started, number)
         return outcome
 
-    def _audit_statement(self, source: str, how: str, duration: float) -> None:
+    def _audit_statement_start(self, source: str) -> int:
+        number = next(self._statements)
+        audit(
+            "statement_start",
+            session=self.session_id,
+            statement=number,
+            identity=self._context.identity,
+            fingerprint=self._context.fingerprint,
+            peer=self._context.peer,
+            code=source,
+        )
+        return number
+
+    def _audit_statement(
+        self, source: str, how: str, duration: float, number: int | None = None
+    ) -> None:
+        """The end of a statement (``number``, from its ``statement_start``), or a
+        statement that never started (no number: it did not compile, or was cancelled)."""
         audit(
             "statement",
             session=self.session_id,
+            statement=number,
             identity=self._context.identity,
+            fingerprint=self._context.fingerprint,
             peer=self._context.peer,
             code=source,
             outcome=how,
@@ -591,6 +655,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
                 source, filename, show_last_expression=show_last_expression
             )
         except SyntaxError as error:
+            self._audit_statement(source, "syntax error", 0.0)
             self._stderr.write(format_traceback(error, filename))
             return 1
 
@@ -655,6 +720,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def _expire(self, reason: str) -> None:
         log.info("session %s (%s) ended: %s", self.session_id, self._context.identity, reason)
         self.announce(f"manhole-ssh: session ended: {reason}.")
+        self._end_reason = self._end_reason or reason
         self._finish(1)
 
     def announce(self, message: str) -> None:
@@ -669,7 +735,13 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         the REPL has drawn its last, so that the message stays on the screen."""
         self._shutdown()
         self.announce(message)
+        self._end_reason = self._end_reason or f"ended by the server: {message}"
         self._finish(255)
+
+    @property
+    def finished(self) -> bool:
+        """The session has ended (its close may not be answered yet)."""
+        return self._finished
 
     @property
     def executor(self) -> Executor | None:
@@ -678,6 +750,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def _fail(self, message: str) -> None:
         if self._stderr is not None:
             self._stderr.write(message)
+        self._end_reason = self._end_reason or message.strip()
         self._finish(1)
 
     def _finish(self, status: int) -> None:
@@ -686,6 +759,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if channel is None or self._finished:
             return
         self._finished = True
+        self._sent_status = status
         if self._timeout_check is not None:
             self._timeout_check.cancel()
         for timer in (self._resize_handle, self._reading_check):
@@ -700,8 +774,14 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if self._repl is not None:
             self._repl.close()
             self._repl = None
+        busy = False
         if self._executor is not None:
+            busy = self._executor.busy
             self._executor.close()
+        # What the session made is freed now, not at the host's next garbage collection.
+        namespace, self._namespace = self._namespace, {}
+        if namespace and not busy:
+            release_namespace(namespace)
 
     def _close_streams(self) -> None:
         for stream in (self._stdout, self._stderr):

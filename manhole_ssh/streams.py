@@ -18,9 +18,10 @@ import contextlib
 import io
 import re
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import TextIO
+
+from . import originals
 
 __all__ = [
     "MAX_QUEUED_BYTES",
@@ -77,7 +78,7 @@ class ChannelOutput:
         self._send = send
         self._pty = pty
         self._queued_bytes = queued_bytes
-        self._condition = threading.Condition()
+        self._condition = originals.new_condition()
         self._pending: list[str] = []
         self._pending_size = 0
         self._flush_scheduled = False
@@ -237,7 +238,7 @@ class ChannelInput(io.TextIOBase):
         self._tty = tty
         self._limit = limit
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._condition = threading.Condition()
+        self._condition = originals.new_condition()
         self._buffer = ""
         self._line = ""  # a typed line not yet ended with Enter (see feed_typed)
         self._eof = False
@@ -369,7 +370,7 @@ class SessionStreams:
         self.stdin = stdin
 
 
-_bound = threading.local()
+_bound = originals.local()
 
 
 class ThreadRoutedStream:
@@ -407,7 +408,7 @@ class ThreadRoutedStream:
         return repr(self._manhole_target())
 
 
-_install_lock = threading.Lock()
+_install_lock = originals.allocate_lock()
 
 
 def install_routing() -> None:

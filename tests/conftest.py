@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import select
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import termios
@@ -20,6 +23,9 @@ import asyncssh
 import pexpect
 import pyte
 import pytest
+
+from manhole_ssh.connecting import Record, read_records
+from manhole_ssh.hostkey import write_host_key
 
 HOST_APP = Path(__file__).with_name("host_app.py")
 
@@ -68,13 +74,29 @@ def keys(tmp_path: Path) -> Keys:
     authorized_keys.write_bytes(client_key.with_suffix(".pub").read_bytes())
     authorized_keys.chmod(0o600)
     host_key = folder / "ssh_host_ed25519_key"
-    subprocess.run(
-        [sys.executable, "-m", "manhole_ssh", "keygen", str(host_key)],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
+    write_host_key(host_key)  # what `manhole-ssh keygen` does (its own test runs the command)
     return Keys(folder, client_key, other_key, authorized_keys, host_key)
+
+
+def socket_of_user(uid: int, family: int = socket.AF_INET) -> socket.socket:
+    """A TCP socket made by user ``uid`` (the kernel records who made a socket, as the
+    server's per-user penalties on loopback read it), for a test to connect as "another
+    local user" without any file of the test being readable by that user. Needs root:
+    a forked child drops to ``uid``, makes the socket and passes it back."""
+    parent_end, child_end = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing but the socket, then out
+        try:
+            os.setuid(uid)
+            made = socket.socket(family, socket.SOCK_STREAM)
+            socket.send_fds(child_end, [b"s"], [made.fileno()])
+        finally:
+            os._exit(0)
+    child_end.close()
+    with parent_end:
+        _, descriptors, _, _ = socket.recv_fds(parent_end, 1, 1)
+    os.waitpid(pid, 0)
+    return socket.socket(fileno=descriptors[0])
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
@@ -116,9 +138,11 @@ class Host:
         return self.process.poll() is None
 
 
-def start_host(keys: Keys, *options: str) -> Host:
+def start_host(keys: Keys, *options: str, program: Path = HOST_APP) -> Host:
+    """Start ``program`` (tests/host_app.py by default) with the keys and ``options``, and
+    wait for the ``PORT n`` it prints."""
     process = subprocess.Popen(
-        [sys.executable, str(HOST_APP), str(keys.authorized_keys), str(keys.host_key), *options],
+        [sys.executable, str(program), str(keys.authorized_keys), str(keys.host_key), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -348,3 +372,63 @@ def terminals() -> Iterator[Callable[..., Terminal]]:
     yield open_terminal
     for terminal in opened:
         terminal.close()
+
+
+Launch = Callable[..., subprocess.Popen[str]]
+
+
+@pytest.fixture
+def launch(keys: Keys) -> Iterator[Launch]:
+    """Start a program in a session of its own, with MANHOLE_SSH_* set from ``env``;
+    the whole process group is killed at the end."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(
+        argv: list[str], env: dict[str, str], cwd: Path | None = None
+    ) -> subprocess.Popen[str]:
+        environment = {
+            **os.environ,
+            "MANHOLE_SSH_PORT": "0",
+            "MANHOLE_SSH_AUTHORIZED_KEYS": str(keys.authorized_keys),
+            "MANHOLE_SSH_HOST_KEY": str(keys.host_key),
+            **env,
+        }
+        process = subprocess.Popen(
+            argv,
+            env=environment,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=10)
+
+
+def records_of(
+    pids: set[int] | None = None,
+    count: int = 1,
+    timeout: float = 20,
+    exclude: set[int] | None = None,
+) -> list[Record]:
+    """Wait until ``count`` manholes are listed (of these ``pids``, if given); with
+    ``exclude``, return the listed ones whose pid is not in it."""
+    found: list[Record] = []
+
+    def listed() -> bool:
+        found[:] = [r for r in read_records() if pids is None or r.pid in pids]
+        if exclude is not None and len(found) >= count:
+            found[:] = [r for r in found if r.pid not in exclude]
+            return bool(found)
+        return len(found) >= count
+
+    wait_for(listed, timeout, f"{count} discovery record(s)")
+    return found

@@ -4,7 +4,9 @@ Usage: python host_app.py AUTHORIZED_KEYS HOST_KEY [--asyncio] [--chatty] [--tra
                           [--set NAME=VALUE]…
 
 It prints ``PORT <n>`` on stdout once the manhole is installed, then runs until killed.
-``--asyncio`` runs the service on an asyncio loop (given to the manhole); ``--chatty``
+``--asyncio`` runs the service on an asyncio loop (given to the manhole); ``--uses-prompt-toolkit``
+makes the host use prompt_toolkit, ptpython and jedi itself first, and gives the manhole's
+code ``library_state`` (tests/library_state.py) and ``before``, its snapshot; ``--chatty``
 makes a host thread print ``host-line <n>`` on the host's stdout every 20 ms; ``--traced``
 runs a host thread under a profile function (as a debugger, coverage or a profiler
 would) that counts its loops in ``state["traced"]``; ``--set``
@@ -56,10 +58,14 @@ def install(options: argparse.Namespace, extra: dict[str, object]) -> None:
         port=0,
         authorized_keys=options.authorized_keys,
         host_key=options.host_key,
-        locals={"state": state, **extra},
+        locals={"state": state, **extra, **_library_state()},
         **dict(_option(setting) for setting in options.set),
     )
     print(f"PORT {manhole.port}", flush=True)
+
+
+def _library_state() -> dict[str, object]:
+    return {name: state[name] for name in ("library_state", "before") if name in state}
 
 
 def _option(setting: str) -> tuple[str, object]:
@@ -80,7 +86,12 @@ def main() -> None:
     parser.add_argument("--chatty", action="store_true")
     parser.add_argument("--traced", action="store_true")
     parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--uses-prompt-toolkit", action="store_true")
     options = parser.parse_args()
+    if options.uses_prompt_toolkit:
+        import library_state
+
+        state.update(library_state=library_state, before=library_state.snapshot())
     if options.traced:
         threading.Thread(target=traced_worker, name="host-traced", daemon=True).start()
     if options.chatty:

@@ -118,7 +118,7 @@ def test_key_options(host: Host, keys: Keys, options: str, gets_in: bool) -> Non
     assert exec_code(host.port, keys.client_key, "'alice'").stdout == "'alice'\n"
 
 
-@pytest.mark.parametrize("options", ["no-pty", "restrict"])
+@pytest.mark.parametrize("options", ["no-pty", "restrict", "pty,restrict"])
 def test_no_pty_and_restrict_refuse_a_terminal(
     host: Host, keys: Keys, terminals: OpenTerminal, options: str
 ) -> None:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
+import hashlib
 import os
 import time
 from pathlib import Path
 
 import asyncssh
 import pytest
+from asyncssh.packet import Byte, String, UInt32
+from asyncssh.sk_eddsa import _SKEd25519Key
 from conftest import (
     Host,
     Keys,
+    asyncssh_client,
     exec_code,
     read_events,
+    run_ssh,
     start_host,
     stop_host,
     wait_for,
@@ -137,3 +143,76 @@ def test_a_revoked_ca_refuses_its_certificates(keys: Keys, tmp_path: Path) -> No
         assert exec_code(host.port, key, "'after'").returncode == 255
     finally:
         stop_host(host)
+
+
+def test_a_ca_line_without_principals_wants_the_service_user(keys: Keys) -> None:
+    """sshd holds a certificate to the account's name: a certificate naming whatever name
+    the client logs in as is not enough."""
+    authority = Authority(keys)
+    host = start_host(keys)
+    try:
+        other = authority.certified_key("other", principals=["somebody-else"])
+        result = run_ssh(host.port, other, "-l", "somebody-else", "127.0.0.1", "'in'")
+        assert (result.returncode, result.stdout) == (255, "")
+        mine = authority.certified_key("mine", principals=[USER])
+        result = run_ssh(host.port, mine, "-l", "somebody-else", "127.0.0.1", "'in'")
+        assert result.stdout == "'in'\n"
+    finally:
+        stop_host(host)
+
+
+class SoftSecurityKey(_SKEd25519Key):  # type: ignore[misc]
+    """An sk-ssh-ed25519 key whose 'authenticator' is in memory: it signs as a FIDO device
+    would (over the application hash, flags and counter), with the flags it is told, so a
+    signature can claim a touch or not. ssh-keygen needs a real device to make sk keys."""
+
+    def __init__(self, flags: int) -> None:
+        self.inner = asyncssh.generate_private_key("ssh-ed25519")
+        public_value = self.inner.public_data[-32:]
+        super().__init__(public_value, "ssh:", flags, key_handle=b"in-memory")
+        self.signature_flags = flags
+
+    def sign_ssh(self, data: bytes, sig_algorithm: bytes) -> bytes:
+        counter = 1
+        signed = self._app_hash + Byte(self.signature_flags) + UInt32(counter)
+        signature = self.inner._key.sign(signed + hashlib.sha256(data).digest())
+        return String(signature) + Byte(self.signature_flags) + UInt32(counter)
+
+
+@pytest.mark.parametrize(
+    ("ca_options", "cert_says_no_touch", "touched", "gets_in"),
+    [
+        ("", False, False, False),  # the bug: an untouched security key got in
+        ("", False, True, True),
+        ("no-touch-required", True, False, True),
+        ("no-touch-required", False, False, False),  # sshd: both must say so
+        ("", True, False, False),
+    ],
+)
+def test_a_security_key_certificate_needs_a_touch(
+    keys: Keys, ca_options: str, cert_says_no_touch: bool, touched: bool, gets_in: bool
+) -> None:
+    """Over the protocol, with asyncssh's client and an in-memory authenticator."""
+    import manhole_ssh
+
+    authority = Authority(keys, ca_options)
+    sk_key = SoftSecurityKey(flags=1 if touched else 0)
+    certificate = authority.ca.generate_user_certificate(
+        sk_key, "sk-id", principals=[USER], touch_required=not cert_says_no_touch
+    )
+    manhole = manhole_ssh.install(
+        port=0, authorized_keys=keys.authorized_keys, host_key=keys.host_key
+    )
+
+    async def login() -> str:
+        async with asyncssh_client(manhole.port, client_keys=[(sk_key, certificate)]) as conn:
+            return str((await conn.run("'in'", timeout=20)).stdout)
+
+    try:
+        if gets_in:
+            assert asyncio.run(login()) == "'in'\n"
+        else:
+            with pytest.raises(asyncssh.PermissionDenied):
+                asyncio.run(login())
+    finally:
+        manhole_ssh.uninstall()

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import Host, Keys, start_host, stop_host, wait_for, write_key_pair
+from conftest import Host, Keys, Launch, start_host, stop_host, wait_for, write_key_pair
 
 import manhole_ssh
 from manhole_ssh.connecting import read_records
+from manhole_ssh.discovery import is_zombie
 
 
 def manhole_cli(*arguments: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -164,3 +167,134 @@ def test_a_reused_pid_is_stale(keys: Keys, runtime_dir: Path) -> None:
     (folder / "garbage.json").write_text("{not json")
     assert read_records() == []
     assert not list(folder.iterdir())  # though the pid is alive: it is this test's
+
+
+LEFTOVER_PROGRAM = """
+import multiprocessing, os, sys, time, manhole_ssh
+
+def install():
+    manhole_ssh.install(socket_path={sockets!r} + "/m-{{pid}}.sock",
+                        authorized_keys={keys!r}, host_key={host_key!r})
+    while manhole_ssh._installed.record_path is None:
+        time.sleep(0.01)
+
+if sys.argv[1] == "pool":
+    pool = multiprocessing.get_context("fork").Pool(2, initializer=install)
+    pool.map(abs, range(8))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    pool.terminate()  # SIGTERM to each worker
+    pool.join()
+    print("terminated", flush=True)
+    time.sleep(60)
+install()
+print("ready", flush=True)
+if sys.argv[1] == "_exit":
+    os._exit(0)  # as billiard's pool processes end
+time.sleep(60)  # until SIGTERM, for which nothing has a handler
+"""
+
+
+def test_leftovers_of_ended_processes_are_cleaned_by_the_next_list(
+    keys: Keys, launch: Launch, runtime_dir: Path, tmp_path: Path
+) -> None:
+    """Processes ended by SIGTERM with no handler, by os._exit (left a zombie: it is not
+    listed), and a multiprocessing pool's workers terminated: each leaves its record and
+    socket file; the next `manhole-ssh list` removes both."""
+    sockets = tmp_path / "sockets"
+    sockets.mkdir(mode=0o700)
+    script = tmp_path / "leftovers.py"
+    script.write_text(
+        LEFTOVER_PROGRAM.format(
+            sockets=str(sockets), keys=str(keys.authorized_keys), host_key=str(keys.host_key)
+        )
+    )
+    killed = launch([sys.executable, str(script), "sigterm"], {})
+    exited = launch([sys.executable, str(script), "_exit"], {})
+    pool = subprocess.Popen(
+        [sys.executable, str(script), "pool"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for process in (killed, exited, pool):
+            assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        records = runtime_dir / "manhole-ssh"
+        wait_for(lambda: len(list(records.glob("*.json"))) == 4, 10, "both pool workers' records")
+        assert pool.stdin is not None and pool.stdout is not None
+        pool.stdin.write("terminate\n")
+        pool.stdin.flush()
+        assert pool.stdout.readline() == "terminated\n"
+        killed.send_signal(signal.SIGTERM)
+        wait_for(lambda: is_zombie(killed.pid) and is_zombie(exited.pid), 10, "two zombies")
+        assert len(list(sockets.glob("*.sock"))) == 4
+        assert len(list(records.glob("*.json"))) == 4
+        assert manhole_cli("list").stdout.startswith("no running manhole")
+        assert list(sockets.iterdir()) == []
+        assert list(records.iterdir()) == []
+    finally:
+        pool.kill()
+        pool.communicate(timeout=10)
+
+
+def test_a_live_socket_or_another_file_is_never_removed(runtime_dir: Path, tmp_path: Path) -> None:
+    """A stale record names a socket path: a socket someone listens on, or a file that is
+    not a socket, stays."""
+    folder = runtime_dir / "manhole-ssh"
+    folder.mkdir(mode=0o700)
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(tmp_path / "live.sock"))
+    listening.listen()
+    (tmp_path / "plain.sock").write_text("not a socket")
+    for number, name in enumerate(("live.sock", "plain.sock")):
+        record = {"pid": 999_999_990 + number, "name": "gone", "address": None, "port": None}
+        record |= {"socket_path": str(tmp_path / name), "started": 0.0, "host_key": None}
+        (folder / f"{record['pid']}.json").write_text(json.dumps(record))
+    with listening:
+        assert read_records() == []
+        assert (tmp_path / "live.sock").exists() and (tmp_path / "plain.sock").exists()
+
+
+def test_connect_to_another_users_process_says_records_are_per_user(tmp_path: Path) -> None:
+    if os.getuid() == 0:
+        other = subprocess.Popen(["sleep", "30"], user="nobody")
+        pid, user = other.pid, "nobody"
+    else:
+        other, pid, user = None, 1, "root"
+    try:
+        refused = manhole_cli("connect", str(pid))
+        assert refused.returncode == 2
+        assert refused.stderr == (
+            f"manhole-ssh: process {pid} belongs to user {user}: the records of running "
+            f"manholes are kept per user, and {user}'s are not readable by you. Run it as "
+            f"that user: sudo -u {user} manhole-ssh connect {pid}\n"
+        )
+    finally:
+        if other is not None:
+            other.kill()
+            other.wait()
+
+
+def test_proxy_reports_a_reset_connection_in_one_line(tmp_path: Path) -> None:
+    """The manhole end goes away with data unread (a process killed mid-handshake)."""
+    path = tmp_path / "reset.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        server.listen()
+        proxy = subprocess.Popen(
+            [sys.executable, "-m", "manhole_ssh", "proxy", str(path)],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        )
+        connection, _ = server.accept()
+        assert proxy.stdin is not None and proxy.stderr is not None
+        proxy.stdin.write(b"SSH-2.0-OpenSSH_9.9\r\n")
+        proxy.stdin.flush()
+        connection.recv(1, socket.MSG_PEEK)  # it arrived, and is left unread: a reset
+        connection.close()
+        stderr = proxy.stderr.read().decode()
+        assert proxy.wait(timeout=10) == 2
+        proxy.stdin.close()
+    assert stderr == f"manhole-ssh: connection to {path} lost: Connection reset by peer\n"

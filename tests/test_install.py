@@ -6,6 +6,8 @@ import os
 import re
 import select
 import socket
+import stat
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -132,6 +134,28 @@ def test_readable_host_key_refused(keys: Keys) -> None:
 def test_named_host_key_must_exist(keys: Keys, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="manhole-ssh keygen"):
         manhole_ssh.install(port=0, authorized_keys=keys.authorized_keys, host_key=tmp_path / "k")
+
+
+def test_keygen_command_writes_a_private_key_and_its_public_half(tmp_path: Path) -> None:
+    key = tmp_path / "keys" / "ssh_host_ed25519_key"
+    done = subprocess.run(
+        [sys.executable, "-m", "manhole_ssh", "keygen", str(key)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    public = key.with_name(key.name + ".pub").read_text()
+    assert public.startswith("ssh-ed25519 ")
+    assert "ED25519 SHA256:" in done.stdout
+    again = subprocess.run(
+        [sys.executable, "-m", "manhole_ssh", "keygen", str(key)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert again.returncode != 0, "keygen overwrote an existing key"
 
 
 def test_remote_address_refused(keys: Keys) -> None:

@@ -3,69 +3,16 @@ run`, a gunicorn pre-fork server, a program whose main thread is stuck for good.
 
 from __future__ import annotations
 
-import contextlib
+import importlib.util
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Keys, exec_code, wait_for
-
-from manhole_ssh.connecting import Record, read_records
-
-Launch = Callable[..., subprocess.Popen[str]]
-
-
-@pytest.fixture
-def launch(keys: Keys) -> Iterator[Launch]:
-    """Start a program in a session of its own, with MANHOLE_SSH_* set from ``env``;
-    the whole process group is killed at the end."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(
-        argv: list[str], env: dict[str, str], cwd: Path | None = None
-    ) -> subprocess.Popen[str]:
-        environment = {
-            **os.environ,
-            "MANHOLE_SSH_PORT": "0",
-            "MANHOLE_SSH_AUTHORIZED_KEYS": str(keys.authorized_keys),
-            "MANHOLE_SSH_HOST_KEY": str(keys.host_key),
-            **env,
-        }
-        process = subprocess.Popen(
-            argv,
-            env=environment,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate(timeout=10)
-
-
-def records_of(pids: set[int] | None = None, count: int = 1, timeout: float = 20) -> list[Record]:
-    """Wait until ``count`` manholes are listed (of these ``pids``, if given)."""
-    found: list[Record] = []
-
-    def listed() -> bool:
-        found[:] = [r for r in read_records() if pids is None or r.pid in pids]
-        return len(found) >= count
-
-    wait_for(listed, timeout, f"{count} discovery record(s)")
-    return found
+from conftest import Keys, Launch, exec_code, records_of, wait_for
 
 
 def test_zero_code_enable_with_manhole_ssh_auto(keys: Keys, launch: Launch, tmp_path: Path) -> None:
@@ -119,12 +66,44 @@ def app(environ, start_response):
     return [b"ok"]
 """
 
+# A worker has monkey-patched (gevent, eventlet) once gunicorn calls post_worker_init.
+GUNICORN_CONFIG = """
+import os, pathlib
 
-def test_gunicorn_workers_each_have_a_manhole(keys: Keys, launch: Launch, tmp_path: Path) -> None:
+def post_worker_init(worker):
+    pathlib.Path("ready-%d" % os.getpid()).touch()
+"""
+
+
+def gunicorn_worker_class_available(worker_class: str) -> bool:
+    """gunicorn's gevent worker needs gevent; its eventlet worker (gunicorn.workers.geventlet)
+    is gone from newer gunicorn releases."""
+    modules = {
+        "sync": [],
+        "gevent": ["gevent"],
+        "eventlet": ["eventlet", "gunicorn.workers.geventlet"],
+    }
+    return importlib.util.find_spec("gunicorn") is not None and all(
+        importlib.util.find_spec(module) is not None for module in modules[worker_class]
+    )
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gevent", "eventlet"])
+def test_gunicorn_workers_each_have_a_manhole(
+    keys: Keys, launch: Launch, tmp_path: Path, worker_class: str
+) -> None:
     """`manhole-ssh run -m gunicorn`: the arbiter gets a manhole, and on_fork=restart gives
-    every forked worker one of its own; `manhole-ssh list` shows all three."""
-    pytest.importorskip("gunicorn")
+    every forked worker one of its own, a respawned one too; `manhole-ssh list` shows all.
+    gevent and eventlet workers monkey-patch after the fork: their manholes still run on
+    real threads."""
+    if not gunicorn_worker_class_available(worker_class):
+        pytest.skip(f"gunicorn's {worker_class} worker is not installed")
     (tmp_path / "wsgi_app.py").write_text(GUNICORN_APP)
+    (tmp_path / "gunicorn_conf.py").write_text(GUNICORN_CONFIG)
+
+    def wait_until_booted(pid: int) -> None:
+        wait_for((tmp_path / f"ready-{pid}").exists, 30, f"worker {pid} to boot")
+
     arbiter = launch(
         [
             sys.executable,
@@ -135,6 +114,10 @@ def test_gunicorn_workers_each_have_a_manhole(keys: Keys, launch: Launch, tmp_pa
             "gunicorn",
             "--workers",
             "2",
+            "--worker-class",
+            worker_class,
+            "--config",
+            "gunicorn_conf.py",
             "--bind",
             "127.0.0.1:0",
             "wsgi_app:app",
@@ -151,12 +134,26 @@ def test_gunicorn_workers_each_have_a_manhole(keys: Keys, launch: Launch, tmp_pa
         [sys.executable, "-m", "manhole_ssh", "list"], capture_output=True, text=True, timeout=30
     ).stdout
     assert all(str(pid) in listed for pid in by_pid)
+    green = None if worker_class == "sync" else worker_class
+    code = (
+        "import os; from manhole_ssh.originals import green_library; "
+        "(os.getpid(), os.getppid(), type(__import__('__main__')).__name__, green_library())"
+    )
     for pid in workers:
+        wait_until_booted(pid)
         port = by_pid[pid].port
         assert port is not None and port != by_pid[arbiter.pid].port
-        code = "import os; (os.getpid(), os.getppid(), type(__import__('__main__')).__name__)"
         result = exec_code(port, keys.client_key, code)
-        assert result.stdout == f"({pid}, {arbiter.pid}, 'module')\n", result.stderr
+        assert result.stdout == f"({pid}, {arbiter.pid}, 'module', {green!r})\n", result.stderr
+    killed = min(workers)
+    os.kill(killed, signal.SIGKILL)
+    (respawned,) = records_of(pids=None, count=3, timeout=30, exclude={killed, *by_pid})
+    assert respawned.port is not None
+    wait_until_booted(respawned.pid)
+    result = exec_code(respawned.port, keys.client_key, code)
+    assert result.stdout == f"({respawned.pid}, {arbiter.pid}, 'module', {green!r})\n", (
+        result.stderr
+    )
 
 
 STUCK_PROGRAM = """

@@ -37,9 +37,12 @@ def test_expiry_time_local_and_utc() -> None:
 
 
 def test_restrict_and_pty() -> None:
+    """Taken in order, as sshd's auth-options.c takes them: the last word on the pty wins."""
     assert KeyOptions.parse("restrict").pty is False
     assert KeyOptions.parse("restrict,pty").pty is True
-    assert KeyOptions.parse("no-pty,pty").pty is False
+    assert KeyOptions.parse("pty,restrict").pty is False
+    assert KeyOptions.parse("no-pty,pty").pty is True
+    assert KeyOptions.parse("pty,no-pty").pty is False
     assert KeyOptions.parse('no-port-forwarding,permitopen="h:1"').pty is True
 
 
@@ -77,3 +80,40 @@ def test_cert_authority_with_principals() -> None:
 def test_unterminated_quote() -> None:
     with pytest.raises(ValueError, match="unterminated quote"):
         split_options('command="oops ssh-ed25519 AAAA')
+
+
+def test_from_patterns_know_only_star_and_question_mark() -> None:
+    """sshd's match_pattern: ``[`` is a letter like any other, not fnmatch's set."""
+    options = KeyOptions.parse('from="127.0.0.[12],10.0.0.?"')
+    assert "not allowed" in str(options.refusal("127.0.0.1"))
+    assert options.refusal("127.0.0.[12]") is None
+    assert options.refusal("10.0.0.7") is None
+    assert "not allowed" in str(options.refusal("10.0.0.17"))
+
+
+@pytest.mark.parametrize(
+    ("patterns", "source", "allowed"),
+    [
+        ("*,!127.0.16.2", "::ffff:127.0.16.2", False),
+        ("127.0.16.2", "::ffff:127.0.16.2", True),
+        ("127.0.0.0/8", "::ffff:127.0.16.2", True),
+        ("127.0.0.0/8", "::ffff:10.0.0.1", False),
+        ("::ffff:127.0.16.2", "::ffff:127.0.16.2", False),  # matched as IPv4, as sshd
+        ("::1", "::1", True),
+    ],
+)
+def test_ipv4_mapped_sources_match_as_ipv4(patterns: str, source: str, allowed: bool) -> None:
+    refusal = KeyOptions.parse(f'from="{patterns}"').refusal(source)
+    assert (refusal is None) is allowed, refusal
+
+
+def test_any_from_refuses_the_unix_socket() -> None:
+    assert "Unix socket" in str(KeyOptions.parse('from="*"').refusal("unix"))
+    assert KeyOptions.parse("no-pty").refusal("unix") is None
+
+
+def test_no_touch_required_only_on_a_cert_authority_line() -> None:
+    assert KeyOptions.parse("cert-authority,no-touch-required").touch_required is False
+    assert KeyOptions.parse("cert-authority").touch_required is True
+    with pytest.raises(ValueError, match="cert-authority"):
+        KeyOptions.parse("no-touch-required")
