@@ -413,6 +413,23 @@ class Repl:
             self.output.flush()
         python.current_statement_index += 1
 
+    def around_their_output(self, text: str, send: Callable[[str], None]) -> str:
+        """Send output that is not the REPL's own (a task an earlier statement started,
+        printing while the prompt shows) above the prompt, not into it: whole lines only,
+        with the prompt erased first and drawn again below, as prompt_toolkit's
+        ``patch_stdout`` does; return the end of a line not finished yet, held back
+        (called on the server's loop)."""
+        app = self.python.app
+        if not app.is_running or self.accepted or app.future is None or app.future.done():
+            send(text)
+            return ""
+        lines, newline, unfinished = text.rpartition("\n")
+        if newline:
+            app.renderer.erase()
+            send(lines + newline)
+            app.invalidate()
+        return unfinished
+
     def show_exception(self, error: BaseException) -> None:
         self.python._handle_exception(error)
 

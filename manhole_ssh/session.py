@@ -20,7 +20,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +34,11 @@ from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
 from .hostloop import HostLoop, choose_host_loop
 from .keyfeed import ReadingGate
 from .namespaces import release_namespace
+from .pager import TerminalPager
 from .recording import Recording
 from .repl import Repl
 from .streams import ChannelInput, ChannelOutput, SessionStreams, SessionTextStream
+from .tracebacks import format_traceback
 from .transport import unsent_bytes
 
 __all__ = ["ManholeSession", "SessionContext"]
@@ -117,18 +118,6 @@ def check_env_refusal_here() -> None:
 check_env_refusal_here()
 
 
-def format_traceback(error: BaseException, filename: str) -> str:
-    """The traceback as the user should see it: from their code down, not the manhole's."""
-    frames = traceback.extract_tb(error.__traceback__)
-    for index, frame in enumerate(frames):
-        if frame.filename == filename:
-            frames = traceback.StackSummary.from_list(frames[index:])
-            break
-    lines = ["Traceback (most recent call last):\n", *frames.format()] if frames else []
-    lines.extend(traceback.format_exception_only(type(error), error))
-    return "".join(lines)
-
-
 def _describe_result(result: object) -> str:
     return "no result" if result is None else f"result {type(result).__name__}"
 
@@ -154,7 +143,8 @@ def _banner(identity: str, host_loop: HostLoop) -> str:
         f"Python {version}\n"
         f"Logged in as {identity}. Code you type runs inside this live process.\n"
         "Ctrl-C interrupts a statement; Ctrl-D or exit() leaves (the process keeps running).\n"
-        "threads() shows every thread's stack.\n"
+        'threads() shows every thread\'s stack; sh("df -h") runs a command here; '
+        "help(obj) pages here.\n"
         f"Top-level await runs on {host_loop.why}.\n\n"
     )
 
@@ -498,13 +488,19 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             stdin=self._stdin,
         )
         self._streams = streams
-        self._namespace = make_namespace(self._context.host_locals)
+        pager = TerminalPager(self._stdout.write, self._stdin, self._terminal_size) if tty else None
+        self._namespace = make_namespace(self._context.host_locals, pager=pager)
         self._host_loop = choose_host_loop(self._context.host_loop)
         self._executor = Executor(
             f"{MANHOLE_THREAD_PREFIX} worker {self.session_id} ({self._context.identity})",
             streams,
             self._host_loop.loop,
         )
+
+    def _terminal_size(self) -> tuple[int, int]:
+        """The client's terminal's ``(columns, rows)``, as last told."""
+        _, columns, rows = self._terminal or ("", 80, 24)
+        return columns or 80, rows or 24
 
     async def _interactive(self) -> None:
         assert self._terminal is not None and self._stdout is not None
@@ -520,6 +516,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             resume_reading=functools.partial(self._reading.release, "prompt input"),
         )
         self._repl = repl
+        self._stdout.around_their_output = repl.around_their_output
         self._stdout.write(
             _banner(self._context.identity, self._host_loop) + repl.probe_cursor_position_reports()
         )
@@ -765,6 +762,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         for timer in (self._resize_handle, self._reading_check):
             if timer is not None:
                 timer.cancel()
+        for output in (self._stdout, self._stderr):
+            if output is not None:
+                output.drain()
         try:
             channel.exit(status)
         except OSError:
@@ -774,6 +774,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if self._repl is not None:
             self._repl.close()
             self._repl = None
+        if self._stdout is not None:
+            self._stdout.around_their_output = None  # holds the REPL
         busy = False
         if self._executor is not None:
             busy = self._executor.busy

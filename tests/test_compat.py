@@ -168,6 +168,7 @@ PRIVATE_NAMES = {
     "asyncssh.channel:SSHServerChannel": ["_process_env_request"],  # session.py: env refused
     "asyncssh.public_key:SSHOpenSSHCertificate": ["_key_id", "_serial"],
     "sys": ["_current_frames"],
+    "pydoc:Helper": ["_gettopic"],
     "asyncio.selector_events:BaseSelectorEventLoop": [
         "_add_reader",
         "_csock",
