@@ -12,6 +12,7 @@ from bench import (
     host_impact,
     host_print,
     idle_cost,
+    isolation,
     peer,
     scale,
     throughput,
@@ -33,6 +34,7 @@ def main() -> None:
         host_impact,
         host_print,
         scale,
+        isolation,
         peer,
         green_stall,
     ):

@@ -165,6 +165,7 @@ PRIVATE_NAMES = {
     "ptpython.completer:PythonCompleter": ["_complete_python_while_typing", "_jedi_completer"],
     "jedi.api:Script": ["_inference_state"],
     "asyncssh.connection:SSHServerConnection": ["_validate_openssh_certificate"],
+    "asyncssh.channel:SSHServerChannel": ["_process_env_request"],  # session.py: env refused
     "asyncssh.public_key:SSHOpenSSHCertificate": ["_key_id", "_serial"],
     "sys": ["_current_frames"],
     "pydoc:Helper": ["_gettopic"],
