@@ -10,12 +10,14 @@ time without freezing the server.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import re
 from typing import Any, TextIO, cast
 
-from prompt_toolkit.application import create_app_session
+from prompt_toolkit.application import create_app_session, in_terminal
+from prompt_toolkit.application.current import set_app
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import StyleAndTextTuples
@@ -142,6 +144,7 @@ class Repl:
         self.output = _ChannelOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
         self._cpr_probe_pending = False
         self._closed = self._released = False
+        self._notices: set[asyncio.Future[None]] = set()  # messages being shown
         self._combined_filters = CombinedFilters()
         # Read through self, so that close() lets the session's namespace go at once.
         self._namespace = namespace
@@ -274,6 +277,24 @@ class Repl:
 
     def show_exception(self, error: BaseException) -> None:
         self.python._handle_exception(error)
+
+    def show_above_prompt(self, message: str) -> bool:
+        """Print ``message`` above the prompt, which is drawn again below it (on the
+        loop); false when no prompt is shown (a statement runs)."""
+        app = self.python.app
+        if not app.is_running or self._closed:
+            return False
+
+        async def show() -> None:
+            async with in_terminal():
+                self.output.write(message.rstrip("\n") + "\n")
+                self.output.flush()
+
+        with set_app(app):
+            notice = asyncio.ensure_future(show())
+        self._notices.add(notice)
+        notice.add_done_callback(self._notices.discard)
+        return True
 
     def show_message(self, message: str) -> None:
         self.output.write(message.rstrip("\n") + "\n\n")

@@ -30,6 +30,8 @@ from typing import Any
 import asyncssh
 
 from .audit import audit
+from .debug import session_helpers
+from .debug.pdb_session import DebugConsole
 from .executor import Executor, Outcome, OutcomeKind, compile_statement
 from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
 from .hostloop import HostLoop, choose_host_loop
@@ -139,6 +141,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._sent_status: int | None = None  # the exit status sent to the client
         self._end_reason: str | None = None  # why the server ended it, or the client left
         self._statements = itertools.count(1)
+        self._debug_console: DebugConsole | None = None  # lent to a debugger (attach())
 
     # asyncssh callbacks, all on the server's loop.
 
@@ -212,6 +215,10 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         executor, repl = self._executor, self._repl
         if self._terminal is not None:
             text = self._terminal_decoder.decode(data)
+            console = self._debug_console
+            if console is not None and console.attached:  # a debugger reads the terminal
+                console.feed(repl.take_cursor_position_reports(text) if repl else text)
+                return
             statement_running = (executor is not None and executor.busy) or (
                 repl is not None and repl.accepted
             )
@@ -380,6 +387,14 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         )
         self._streams = streams
         self._namespace = make_namespace(self._context.host_locals)
+        self._debug_console = DebugConsole(
+            loop,
+            streams,
+            session_id=self.session_id,
+            identity=self._context.identity,
+            interrupt=self._interrupt,
+        )
+        self._namespace.update(session_helpers(self._debug_console))
         self._host_loop = choose_host_loop(self._context.host_loop)
         self._executor = Executor(
             f"{MANHOLE_THREAD_PREFIX} worker {self.session_id} ({self._context.identity})",
@@ -392,6 +407,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         term, columns, rows = self._terminal
         repl = Repl(self._namespace, self._streams.stdout, term=term, columns=columns, rows=rows)
         self._repl = repl
+        if self._debug_console is not None:
+            self._debug_console.use_terminal(repl.output)
         self._stdout.write(
             _banner(self._context.identity, self._host_loop) + repl.probe_cursor_position_reports()
         )
@@ -602,6 +619,15 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if self._stderr is not None and not self._finished:
             self._stderr.write(f"\n{message}\n")
 
+    def notify(self, message: str) -> None:
+        """Tell the client something while the session goes on (a breakpoint waits):
+        above the REPL's prompt, or on stderr."""
+        if self._finished:
+            return
+        if self._repl is not None and self._repl.show_above_prompt(message):
+            return
+        self.announce(message)
+
     def end(self, message: str) -> None:
         """End this session from the server's side (stop, revocation), saying why: after
         the REPL has drawn its last, so that the message stays on the screen."""
@@ -653,6 +679,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             release_namespace(namespace)
 
     def _close_streams(self) -> None:
+        if self._debug_console is not None:
+            self._debug_console.close()
         for stream in (self._stdout, self._stderr):
             if stream is not None:
                 stream.close()
