@@ -1,7 +1,7 @@
 """A host process for the tests: a small service with a manhole installed on a free port.
 
 Usage: python host_app.py AUTHORIZED_KEYS HOST_KEY [--asyncio] [--chatty] [--traced]
-                          [--set NAME=VALUE]…
+                          [--breaker] [--set NAME=VALUE]…
 
 It prints ``PORT <n>`` on stdout once the manhole is installed, then runs until killed.
 ``--asyncio`` runs the service on an asyncio loop (given to the manhole); ``--uses-prompt-toolkit``
@@ -10,7 +10,10 @@ code ``library_state`` (tests/library_state.py) and ``before``, its snapshot; ``
 makes a host thread print ``host-line <n>`` on the host's stdout every 20 ms; ``--traced``
 runs a host thread under a profile function (as a debugger, coverage or a profiler
 would) that counts its loops in ``state["traced"]``; ``--set``
-passes any other install() option (a number, or a string).
+passes any other install() option (a number, or a string); ``--breaker`` runs a host thread
+``host-breaker`` (and, with ``--asyncio``, a task) that calls ``manhole_ssh.set_trace()``
+(``set_trace_async()``) in a loop once ``state["armed"]`` is true, counting the rounds
+that went past it in ``state["passed"]`` (``state["passed_async"]``).
 """
 
 from __future__ import annotations
@@ -45,8 +48,30 @@ def chatter() -> None:
         time.sleep(0.02)
 
 
+def breaker() -> None:
+    rounds = 0
+    while True:
+        rounds += 1
+        if state.get("armed"):
+            manhole_ssh.set_trace()
+            state["passed"] = rounds
+        time.sleep(0.01)
+
+
+async def async_breaker() -> None:
+    rounds = 0
+    while True:
+        rounds += 1
+        await asyncio.sleep(0.01)
+        if state.get("armed"):
+            await manhole_ssh.set_trace_async()
+            state["passed_async"] = rounds
+
+
 async def serve_forever(options: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
+    if options.breaker:
+        state["breaker_task"] = loop.create_task(async_breaker())
     install(options, {"host_loop": loop, "host_thread": threading.current_thread()})
     while True:
         await asyncio.sleep(0.05)
@@ -85,6 +110,7 @@ def main() -> None:
     parser.add_argument("--asyncio", action="store_true")
     parser.add_argument("--chatty", action="store_true")
     parser.add_argument("--traced", action="store_true")
+    parser.add_argument("--breaker", action="store_true")
     parser.add_argument("--set", action="append", default=[])
     parser.add_argument("--uses-prompt-toolkit", action="store_true")
     options = parser.parse_args()
@@ -96,6 +122,8 @@ def main() -> None:
         threading.Thread(target=traced_worker, name="host-traced", daemon=True).start()
     if options.chatty:
         threading.Thread(target=chatter, name="host-chatter", daemon=True).start()
+    if options.breaker and not options.asyncio:
+        threading.Thread(target=breaker, name="host-breaker", daemon=True).start()
     if options.asyncio:
         asyncio.run(serve_forever(options))
         return

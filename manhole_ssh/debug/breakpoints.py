@@ -49,6 +49,7 @@ log = logging.getLogger("manhole_ssh.breakpoints")
 MAX_WAITING = 16  # threads parked at once; more breakpoints go on at once
 _LOCALS_SHOWN = 6  # local names listed per breakpoint
 _WAIT_SLICE = 0.05  # parked threads and attaching sessions wake this often
+_UNATTENDED_LOG_INTERVAL = 60.0  # with no manhole, a line's breakpoint logs this seldom
 
 
 class Breakpoint:
@@ -69,6 +70,7 @@ class Breakpoint:
         self._attached = originals.new_event()
         self._finished = originals.new_event()
         self.debugger: Any = None
+        self.how = ""  # how the debugging ended, for the session that attached
 
     @property
     def location(self) -> tuple[str, int]:
@@ -133,6 +135,16 @@ class _Registry:
             entry = Breakpoint(next(self._numbers), frame, thread)
             self.waiting[entry.number] = entry
             return entry
+
+    def quiet(self, frame: FrameType, interval: float) -> bool:
+        """True once per ``interval`` per location: whether to speak of it now."""
+        location = (frame.f_code.co_filename, frame.f_lineno)
+        now = self._clock()
+        with self._lock:
+            if self._quiet_until.get(location, 0.0) > now:
+                return False
+            self._quiet_until[location] = now + interval
+            return True
 
     def release(self, entry: Breakpoint, quiet_for: float | None) -> None:
         with self._lock:
@@ -209,7 +221,8 @@ def _register(frame: FrameType, timeout: float | None) -> tuple[Breakpoint | Non
     where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
     manhole = _manhole()
     if manhole is None:
-        log.warning("breakpoint at %s: no manhole runs in this process: going on", where)
+        if registry.quiet(frame, _UNATTENDED_LOG_INTERVAL):
+            log.warning("breakpoint at %s: no manhole runs in this process: going on", where)
         return None, 0.0
     wait = manhole.config.breakpoint_timeout if timeout is None else timeout
     parked = registry.park(frame, originals.current_thread())
@@ -252,8 +265,9 @@ def _wait_and_debug(entry: Breakpoint, wait: float, frame: FrameType) -> None:
         return
     from .pdb_session import SessionPdb
 
-    def ended() -> None:
-        registry.release(entry, quiet_for=None)
+    def ended(let_go: bool) -> None:
+        entry.how = "detached: the thread goes on" if let_go else "the thread went on"
+        registry.release(entry, quiet_for=_quiet_interval() if let_go else None)
         entry.frame = None
         entry._finished.set()
 
@@ -262,7 +276,7 @@ def _wait_and_debug(entry: Breakpoint, wait: float, frame: FrameType) -> None:
         entry.debugger.start(frame)
     except Exception:  # the host's code goes on whatever happens to the debugger
         log.exception("breakpoint [%d]: the debugger could not start", entry.number)
-        ended()
+        ended(True)
 
 
 def _quiet_interval() -> float:
@@ -297,7 +311,7 @@ def attach(console: Any, number: int | None = None) -> None:
     entry._console = console
     console.attached = True
     entry._attached.set()
-    how = "the thread went on"
+    how = ""
     try:
         while not entry._finished.wait(_WAIT_SLICE):
             if not _thread_alive(entry.thread_ident):
@@ -305,10 +319,10 @@ def attach(console: Any, number: int | None = None) -> None:
                 registry.release(entry, quiet_for=None)
                 break
     except KeyboardInterrupt:
-        how = "detached (Ctrl-C)"
         _let_go(entry)
     finally:
         console.attached = False
+        how = how or entry.how or "detached: the thread goes on"
         audit("breakpoint_detach", breakpoint_id=entry.number, session=console.session_id, how=how)
     print(f"breakpoint [{entry.number}]: {how}")
 

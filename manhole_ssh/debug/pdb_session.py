@@ -116,7 +116,10 @@ class DebugConsole:
         line = self.streams.stdin.readline()
         return line.rstrip("\r\n") if line and not self.closed else DETACH
 
-    async def _prompt_once(self, prompt: str) -> str:
+    async def _prompt_once(self, prompt: str) -> str | None:
+        """One prompt on the loop; ``None`` for Ctrl-C or Ctrl-D. (A KeyboardInterrupt
+        must not leave this coroutine: asyncio re-raises it out of the loop, which would
+        stop the manhole.)"""
         if self._prompt is None:
             assert self._output is not None
             self._input = self._resources.enter_context(create_pipe_input())
@@ -129,6 +132,8 @@ class DebugConsole:
                 prompt, handle_sigint=False, set_exception_handler=False
             )
             return text
+        except (KeyboardInterrupt, EOFError):
+            return DETACH
         finally:
             self._prompt_running = False
 
@@ -211,11 +216,12 @@ class SessionPdb(pdb.Pdb):
     """pdb for one attach: started in the parked thread, over one session's console.
 
     :param console: the session's :class:`DebugConsole`.
-    :param on_end: called once, in the debugging thread, when the thread goes on
-        without the debugger (``c`` with no breakpoints left, a detach, the session gone).
+    :param on_end: called once when the thread goes on without the debugger, with
+        ``True`` if the engineer let it go (a detach, Ctrl-C, the session gone), ``False``
+        after ``c`` with no breakpoints left.
     """
 
-    def __init__(self, console: DebugConsole, on_end: Callable[[], object]) -> None:
+    def __init__(self, console: DebugConsole, on_end: Callable[[bool], object]) -> None:
         install_routing()
         with _readline_left_alone():
             super().__init__(stdin=sys.stdin, stdout=sys.stdout, nosigint=True, readrc=False)
@@ -256,7 +262,7 @@ class SessionPdb(pdb.Pdb):
             self._detach_requested = True
             if not self._interacting:
                 self.quitting = True  # trace_dispatch returns at once from now on
-                self._end()
+                self._end(let_go=True)
 
     # Every stop of the debugger: the thread's streams go to the session meanwhile.
 
@@ -287,13 +293,13 @@ class SessionPdb(pdb.Pdb):
     def set_continue(self) -> None:
         super().set_continue()
         if not self.breaks:
-            self._end()
+            self._end(let_go=False)
 
-    def _end(self) -> None:
+    def _end(self, *, let_go: bool) -> None:
         if not self._ended:
             self._ended = True
             self.console.attached = False
-            self._on_end()
+            self._on_end(let_go)
 
     # pdb commands that must not do in a host what they do in a script.
 
@@ -301,8 +307,8 @@ class SessionPdb(pdb.Pdb):
         """detach
         Let the thread go on without the debugger (as do q, exit, Ctrl-C and Ctrl-D)."""
         self.clear_all_breaks()
+        self._end(let_go=True)
         self.set_continue()
-        self._end()
         return True
 
     def default(self, line: str) -> Any:

@@ -1,0 +1,141 @@
+"""Breakpoints that wait for an engineer, debugged from a session (issue 12)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import (
+    Host,
+    Keys,
+    Terminal,
+    exec_code,
+    read_events,
+    ssh_argv,
+    start_host,
+    stop_host,
+    wait_for,
+)
+
+
+@pytest.fixture
+def breaker_host(keys: Keys, tmp_path: Path) -> Iterator[tuple[Host, Path]]:
+    """A threaded host whose thread host-breaker hits set_trace() in a loop once armed."""
+    audit_file = tmp_path / "audit.jsonl"
+    started = start_host(keys, "--breaker", "--set", f"audit_file={audit_file}")
+    yield started, audit_file
+    stop_host(started)
+
+
+@pytest.fixture
+def async_breaker_host(keys: Keys) -> Iterator[Host]:
+    """An asyncio host whose task awaits set_trace_async() in a loop once armed."""
+    started = start_host(keys, "--asyncio", "--breaker")
+    yield started
+    stop_host(started)
+
+
+def _value(host: Host, keys: Keys, code: str) -> str:
+    result = exec_code(host.port, keys.client_key, code)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def _open_repl(terminals: Callable[..., Terminal], host: Host, keys: Keys) -> Terminal:
+    terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
+    terminal.wait_prompt()
+    return terminal
+
+
+def test_a_thread_waits_is_announced_listed_and_debugged(
+    breaker_host: tuple[Host, Path], keys: Keys, terminals: Callable[..., Terminal]
+) -> None:
+    host, audit_file = breaker_host
+    terminal = _open_repl(terminals, host, keys)
+    _value(host, keys, "state['armed'] = True")
+    # The open session is told, above its prompt.
+    terminal.expect("breakpoint [1] waits in thread 'host-breaker'")
+    # A hot loop parks once: one breakpoint listed, the thread held there.
+    terminal.evaluate("breakpoints()", "locals: rounds")
+    listed = terminal.text()
+    assert "[1] thread 'host-breaker' at " in listed and "host_app.py:" in listed
+    assert "[2]" not in listed
+    passed_before = _value(host, keys, "print(state.get('passed'))")
+    assert passed_before == "None"
+    terminal.send("attach()\r")
+    terminal.expect("(Pdb)")
+    # pdb on the thread's live frame, with line editing: a typo fixed with Backspace.
+    terminal.send("p rounds * 1000x\x7f\r")
+    terminal.wait_screen(lambda text: "000" in text.split("(Pdb)")[-2], "rounds * 1000")
+    terminal.send("!state['armed'] = False\r")  # a statement, run in the thread's frame
+    terminal.send("c\r")
+    terminal.expect("breakpoint [1]: the thread went on")
+    terminal.wait_prompt()
+    wait_for(lambda: _value(host, keys, "print(state.get('passed'))") != "None", 10, "thread to go on")
+    events = [event["event"] for event in read_events(audit_file)]
+    assert "breakpoint" in events and "breakpoint_attach" in events
+    assert "breakpoint_detach" in events
+
+
+def test_ctrl_c_lets_the_thread_go_and_its_line_stays_quiet(
+    breaker_host: tuple[Host, Path], keys: Keys, terminals: Callable[..., Terminal]
+) -> None:
+    host, _ = breaker_host
+    _value(host, keys, "state['armed'] = True")
+    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+    terminal = _open_repl(terminals, host, keys)
+    terminal.send("attach(1)\r")
+    terminal.expect("(Pdb)")
+    terminal.send("\x03")
+    terminal.expect("breakpoint [1]: detached: the thread goes on")
+    terminal.wait_prompt()
+    wait_for(lambda: _value(host, keys, "print(state.get('passed'))") != "None", 10, "thread to go on")
+    # The loop goes on past the line, which stays quiet for breakpoint_timeout.
+    first = int(_value(host, keys, "state['passed']"))
+    wait_for(lambda: int(_value(host, keys, "state['passed']")) > first + 5, 10, "more rounds")
+    assert _value(host, keys, "breakpoints()") == "No thread is waiting at a breakpoint."
+
+
+def test_a_breakpoint_nobody_attaches_times_out(keys: Keys) -> None:
+    host = start_host(keys, "--breaker", "--set", "breakpoint_timeout=0.5")
+    try:
+        _value(host, keys, "state['armed'] = True")
+        wait_for(lambda: _value(host, keys, "print(state.get('passed'))") != "None", 15, "timeout")
+    finally:
+        stop_host(host)
+
+
+def test_without_a_manhole_a_breakpoint_logs_and_goes_on() -> None:
+    code = "for _ in range(3): breakpoint()\nprint('went on')"
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONBREAKPOINT": "manhole_ssh.breakpoint", "PATH": "/usr/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert completed.stdout == "went on\n"
+    # Said once for the line, not once per call.
+    assert completed.stderr.count("no manhole runs in this process: going on") == 1
+
+
+def test_a_coroutine_awaits_its_breakpoint_without_blocking_the_loop(
+    async_breaker_host: Host, keys: Keys, terminals: Callable[..., Terminal]
+) -> None:
+    host = async_breaker_host
+    _value(host, keys, "state['armed'] = True")
+    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+    # The loop goes on while the coroutine waits.
+    counter = int(_value(host, keys, "state['counter']"))
+    wait_for(lambda: int(_value(host, keys, "state['counter']")) > counter, 10, "loop runs")
+    terminal = _open_repl(terminals, host, keys)
+    terminal.send("attach()\r")
+    terminal.expect("(Pdb)")
+    terminal.send("p rounds > 0\r")
+    terminal.expect("True")
+    terminal.send("detach\r")
+    terminal.expect("breakpoint [1]: detached: the thread goes on")
+    wait_for(lambda: _value(host, keys, "print(state.get('passed_async'))") != "None", 10, "resumed")
