@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import io
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any, TextIO, cast
 
 from prompt_toolkit.application import create_app_session, in_terminal
@@ -21,6 +22,7 @@ from prompt_toolkit.application.current import set_app
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.history import History
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import CPR_Support
@@ -127,6 +129,8 @@ class Repl:
     :param stdout: where the terminal's bytes go (a text stream over the channel).
     :param term: the client's ``$TERM``.
     :param columns: initial terminal width; :param rows: initial height.
+    :param history: the input history (the key's, see ``debug.history``).
+    :param settings: F2 settings to start with (``debug.history.SETTINGS``).
     """
 
     def __init__(
@@ -137,6 +141,8 @@ class Repl:
         term: str,
         columns: int,
         rows: int,
+        history: History | None = None,
+        settings: Mapping[str, object] | None = None,
     ) -> None:
         self._size = Size(rows=rows or 24, columns=columns or 80)
         self._resources = contextlib.ExitStack()
@@ -163,6 +169,11 @@ class Repl:
         # Completion runs jedi, on the host's CPU: only when asked (Tab), not per keystroke.
         # (F2 turns "Complete while typing" back on for a session.)
         self.python.complete_while_typing = False
+        if history is not None:  # before the first prompt, which loads it
+            self.python.history = history
+            self.python.default_buffer.history = history
+        for name, value in (settings or {}).items():
+            setattr(self.python, name, value)
         app = self.python.app
         share_bindings_and_style(app)
         speed_up(app)
@@ -277,6 +288,10 @@ class Repl:
 
     def show_exception(self, error: BaseException) -> None:
         self.python._handle_exception(error)
+
+    def settings(self, names: Iterable[str]) -> dict[str, object]:
+        """The current value of these F2 settings."""
+        return {name: getattr(self.python, name, None) for name in names}
 
     def show_above_prompt(self, message: str) -> bool:
         """Print ``message`` above the prompt, which is drawn again below it (on the

@@ -31,6 +31,7 @@ import asyncssh
 
 from .audit import audit
 from .debug import session_helpers
+from .debug.history import SETTINGS, history_for, load_settings, save_settings
 from .debug.pdb_session import DebugConsole
 from .executor import Executor, Outcome, OutcomeKind, compile_statement
 from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
@@ -392,6 +393,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             streams,
             session_id=self.session_id,
             identity=self._context.identity,
+            history=history_for(self._context.fingerprint, "pdb") if tty else None,
             interrupt=self._interrupt,
         )
         self._namespace.update(session_helpers(self._debug_console))
@@ -405,7 +407,16 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     async def _interactive(self) -> None:
         assert self._terminal is not None and self._stdout is not None
         term, columns, rows = self._terminal
-        repl = Repl(self._namespace, self._streams.stdout, term=term, columns=columns, rows=rows)
+        fingerprint = self._context.fingerprint
+        repl = Repl(
+            self._namespace,
+            self._streams.stdout,
+            term=term,
+            columns=columns,
+            rows=rows,
+            history=history_for(fingerprint),
+            settings=load_settings(fingerprint),
+        )
         self._repl = repl
         if self._debug_console is not None:
             self._debug_console.use_terminal(repl.output)
@@ -667,6 +678,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
 
     def _shutdown(self) -> None:
         if self._repl is not None:
+            save_settings(self._context.fingerprint, self._repl.settings(SETTINGS))
             self._repl.close()
             self._repl = None
         busy = False
