@@ -302,6 +302,8 @@ class Repl:
 
         async def show() -> None:
             async with in_terminal():
+                # (From the start of the line, which may still hold the prompt's text.)
+                self.output.write_raw("\r\x1b[K")
                 self.output.write(message.rstrip("\n") + "\n")
                 self.output.flush()
 

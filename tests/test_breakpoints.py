@@ -139,3 +139,33 @@ def test_a_coroutine_awaits_its_breakpoint_without_blocking_the_loop(
     terminal.send("detach\r")
     terminal.expect("breakpoint [1]: detached: the thread goes on")
     wait_for(lambda: _value(host, keys, "print(state.get('passed_async'))") != "None", 10, "resumed")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is 3.12+")
+def test_debug_stops_a_running_thread_at_its_next_line(
+    host: Host, keys: Keys, terminals: Callable[..., Terminal]
+) -> None:
+    terminal = _open_repl(terminals, host, keys)
+    terminal.send("debug('MainThread')\r")
+    terminal.expect("(Pdb)")
+    assert "main()" in terminal.text()  # the host's main loop, stopped in place
+    terminal.send("p state['counter'] >= 0\r")
+    terminal.expect("True")
+    frozen = terminal.text()
+    terminal.send("c\r")
+    terminal.expect("breakpoint [1]: the thread went on")
+    terminal.wait_prompt()
+    assert "Traceback" not in frozen
+    counter = int(_value(host, keys, "state['counter']"))
+    wait_for(lambda: int(_value(host, keys, "state['counter']")) > counter, 10, "main goes on")
+    # Our sys.monitoring tool id is given back.
+    assert _value(host, keys, "import sys; [sys.monitoring.get_tool(i) for i in range(6)]") == (
+        "[None, None, None, None, None, None]"
+    )
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.11 has no sys.monitoring")
+def test_debug_says_it_needs_python_3_12(host: Host, keys: Keys) -> None:
+    result = exec_code(host.port, keys.client_key, "debug('MainThread')")
+    assert result.returncode == 1
+    assert "debug(thread) needs Python 3.12 or later" in result.stderr

@@ -65,6 +65,7 @@ class Breakpoint:
         self.thread_ident = thread.ident if thread is not None else None
         self.since = time.time()
         self.local_names = list(frame.f_locals)[:_LOCALS_SHOWN]
+        self.task: str | None = None  # the asyncio task awaiting it (set_trace_async)
         self.attached_by: str | None = None  # session id of the engineer attached
         self._console: Any = None  # the session's DebugConsole, once one attached
         self._attached = originals.new_event()
@@ -80,6 +81,7 @@ class Breakpoint:
         return {
             "id": self.number,
             "thread": self.thread_name,
+            "task": self.task,
             "file": self.filename,
             "line": self.lineno,
             "function": self.function,
@@ -93,8 +95,9 @@ class Breakpoint:
         waited = time.time() - self.since
         state = f"debugged by {self.attached_by}" if self.attached_by else "waiting"
         shown = ", ".join(self.local_names)
+        task = f"task {self.task!r} in " if self.task is not None else ""
         return (
-            f"[{self.number}] thread {self.thread_name!r} at {self.filename}:{self.lineno} "
+            f"[{self.number}] {task}thread {self.thread_name!r} at {self.filename}:{self.lineno} "
             f"in {self.function}(), {state} for {waited:.0f} s; locals: {shown}"
         )
 
@@ -208,7 +211,8 @@ async def set_trace_async(*, timeout: float | None = None, frame: FrameType | No
     the coroutine's frame in the loop's thread and stops at the line after the await.
     """
     frame = frame if frame is not None else sys._getframe(1)
-    entry, wait = _register(frame, timeout)
+    task = asyncio.current_task()
+    entry, wait = _register(frame, timeout, task.get_name() if task is not None else None)
     if entry is None:
         return
     deadline = time.monotonic() + wait
@@ -217,7 +221,9 @@ async def set_trace_async(*, timeout: float | None = None, frame: FrameType | No
     _wait_and_debug(entry, 0.0, frame)
 
 
-def _register(frame: FrameType, timeout: float | None) -> tuple[Breakpoint | None, float]:
+def _register(
+    frame: FrameType, timeout: float | None, task: str | None = None
+) -> tuple[Breakpoint | None, float]:
     where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
     manhole = _manhole()
     if manhole is None:
@@ -229,17 +235,20 @@ def _register(frame: FrameType, timeout: float | None) -> tuple[Breakpoint | Non
     if isinstance(parked, str):
         log.debug("breakpoint at %s: going on: %s", where, parked)
         return None, 0.0
+    parked.task = task
+    waiter = f"task {task!r} in thread" if task is not None else "thread"
     audit(
         "breakpoint",
         breakpoint_id=parked.number,
         thread=parked.thread_name,
+        task=task,
         file=parked.filename,
         line=parked.lineno,
         function=parked.function,
         timeout=wait,
     )
     manhole.announce(
-        f"manhole-ssh: breakpoint [{parked.number}] waits in thread {parked.thread_name!r} "
+        f"manhole-ssh: breakpoint [{parked.number}] waits in {waiter} {parked.thread_name!r} "
         f"at {where} (up to {wait:g} s): attach({parked.number}) to debug it"
     )
     return parked, wait
