@@ -44,6 +44,11 @@ def _value(host: Host, keys: Keys, code: str) -> str:
     return result.stdout.strip()
 
 
+def _passed(host: Host, keys: Keys, name: str = "passed") -> bool:
+    """Whether the breaker went past its breakpoint at least once."""
+    return _value(host, keys, f"print(state.get({name!r}))") != "None"
+
+
 def _open_repl(terminals: Callable[..., Terminal], host: Host, keys: Keys) -> Terminal:
     terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
     terminal.wait_prompt()
@@ -74,7 +79,7 @@ def test_a_thread_waits_is_announced_listed_and_debugged(
     terminal.send("c\r")
     terminal.expect("breakpoint [1]: the thread went on")
     terminal.wait_prompt()
-    wait_for(lambda: _value(host, keys, "print(state.get('passed'))") != "None", 10, "thread to go on")
+    wait_for(lambda: _passed(host, keys), 10, "thread to go on")
     events = [event["event"] for event in read_events(audit_file)]
     assert "breakpoint" in events and "breakpoint_attach" in events
     assert "breakpoint_detach" in events
@@ -92,7 +97,7 @@ def test_ctrl_c_lets_the_thread_go_and_its_line_stays_quiet(
     terminal.send("\x03")
     terminal.expect("breakpoint [1]: detached: the thread goes on")
     terminal.wait_prompt()
-    wait_for(lambda: _value(host, keys, "print(state.get('passed'))") != "None", 10, "thread to go on")
+    wait_for(lambda: _passed(host, keys), 10, "thread to go on")
     # The loop goes on past the line, which stays quiet for breakpoint_timeout.
     first = int(_value(host, keys, "state['passed']"))
     wait_for(lambda: int(_value(host, keys, "state['passed']")) > first + 5, 10, "more rounds")
@@ -138,7 +143,7 @@ def test_a_coroutine_awaits_its_breakpoint_without_blocking_the_loop(
     terminal.expect("True")
     terminal.send("detach\r")
     terminal.expect("breakpoint [1]: detached: the thread goes on")
-    wait_for(lambda: _value(host, keys, "print(state.get('passed_async'))") != "None", 10, "resumed")
+    wait_for(lambda: _passed(host, keys, "passed_async"), 10, "resumed")
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is 3.12+")
