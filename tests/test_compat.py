@@ -166,7 +166,7 @@ PRIVATE_NAMES = {
     "jedi.api:Script": ["_inference_state"],
     "asyncssh.connection:SSHServerConnection": ["_validate_openssh_certificate"],
     "asyncssh.public_key:SSHOpenSSHCertificate": ["_key_id", "_serial"],
-    "sys": ["_current_frames"],
+    "sys": ["_current_frames", "_getframe"],
     "asyncio.selector_events:BaseSelectorEventLoop": [
         "_add_reader",
         "_csock",
