@@ -174,3 +174,41 @@ def test_debug_says_it_needs_python_3_12(host: Host, keys: Keys) -> None:
     result = exec_code(host.port, keys.client_key, "debug('MainThread')")
     assert result.returncode == 1
     assert "debug(thread) needs Python 3.12 or later" in result.stderr
+
+
+def test_a_session_that_leaves_mid_debugging_lets_the_thread_go(
+    breaker_host: tuple[Host, Path], keys: Keys, terminals: Callable[..., Terminal]
+) -> None:
+    host, _ = breaker_host
+    _value(host, keys, "state['armed'] = True")
+    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+    terminal = _open_repl(terminals, host, keys)
+    terminal.send("attach()\r")
+    terminal.expect("(Pdb)")
+    terminal.close()  # the engineer's connection drops at the pdb prompt
+    wait_for(lambda: _passed(host, keys), 10, "the thread to go on")
+    assert _value(host, keys, "breakpoints()") == "No thread is waiting at a breakpoint."
+
+
+def test_attach_in_exec_mode_reads_commands_from_stdin(
+    breaker_host: tuple[Host, Path], keys: Keys
+) -> None:
+    host, _ = breaker_host
+    _value(host, keys, "state['armed'] = True")
+    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+    commands = b"p rounds * 0 + 4242\n!state['armed'] = False\nc\n"
+    result = exec_code(host.port, keys.client_key, "attach(1)", stdin=commands)
+    assert result.returncode == 0, result.stderr
+    assert "4242" in result.stdout
+    assert "breakpoint [1]: the thread went on" in result.stdout
+    wait_for(lambda: _passed(host, keys), 10, "the thread to go on")
+
+
+def test_breakpoint_timeout_is_an_option_and_a_variable() -> None:
+    from manhole_ssh.config import Config, ConfigError, environment_options
+
+    assert environment_options({"MANHOLE_SSH_BREAKPOINT_TIMEOUT": "12.5"}) == {
+        "breakpoint_timeout": 12.5
+    }
+    with pytest.raises(ConfigError, match="breakpoint_timeout must be a positive number"):
+        Config.build(breakpoint_timeout=0)
