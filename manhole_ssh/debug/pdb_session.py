@@ -264,6 +264,12 @@ class SessionPdb(pdb.Pdb):
                 self.quitting = True  # trace_dispatch returns at once from now on
                 self._end(let_go=True)
 
+    def trace_dispatch(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if self.quitting:  # let go while the code ran: untraced from here on
+            sys.settrace(None)  # (called in the debugged thread: that thread only)
+            return None
+        return super().trace_dispatch(frame, event, arg)
+
     # Every stop of the debugger: the thread's streams go to the session meanwhile.
 
     def _stopped(self, method: Callable[..., None], *args: Any) -> None:
