@@ -296,6 +296,10 @@ class SessionPdb(pdb.Pdb):
     def user_exception(self, frame: FrameType, exc_info: Any) -> None:
         self._stopped(super().user_exception, frame, exc_info)
 
+    def user_opcode(self, frame: FrameType) -> None:
+        # 3.13+: set_trace() stops at the next instruction, through this.
+        self._stopped(super().user_opcode, frame)  # type: ignore[misc]
+
     def set_continue(self) -> None:
         super().set_continue()
         if not self.breaks:
