@@ -26,9 +26,8 @@ def test_a_keys_history_is_shared_by_its_sessions_and_hidden_from_other_keys(
         first.wait_prompt()
         first.send("alice_secret_marker = 41 + 1\r")
         first.evaluate("alice_secret_marker", "42")
-        first.send("\x04")
-        first.wait_exit()
-        # Another session of the same key finds it with Up.
+        # Another session of the same key, opened after (the first one still open), finds
+        # it with Up.
         second = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
         second.wait_prompt()
         second.send("\x1b[A")
@@ -66,7 +65,7 @@ def test_f2_settings_are_kept_for_the_key(
         first.wait_prompt()
         first.send("\x1bOS")  # F4: Vi mode, as the F2 menu's "Editing mode" would
         first.expect("[F4] Vi")
-        first.send("\x04")
+        first.send("exit()\r")
         first.wait_exit()
         second = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
         second.expect("[F4] Vi")
