@@ -286,25 +286,28 @@ def uninstall() -> None:
         manhole.stop()
 
 
+def _breakpoints() -> Any:
+    """manhole_ssh.debug.breakpoints, imported at the first breakpoint (a sys.modules
+    look-up after that: a breakpoint in a hot loop stays cheap)."""
+    module = sys.modules.get("manhole_ssh.debug.breakpoints")
+    if module is None:
+        from .debug import breakpoints as module
+    return module
+
+
 def set_trace(*, timeout: float | None = None) -> None:
     """Park the calling thread until an engineer attaches pdb from a session
     (``breakpoints()``, ``attach()``), or ``timeout`` seconds (``breakpoint_timeout``)
     pass. With no manhole running, log a warning and go on."""
-    from .debug.breakpoints import set_trace as park
-
-    park(frame=sys._getframe(1), timeout=timeout)
+    _breakpoints().set_trace(frame=sys._getframe(1), timeout=timeout)
 
 
 def breakpoint(*args: object, **kwargs: object) -> None:
     """``PYTHONBREAKPOINT=manhole_ssh.breakpoint``: ``breakpoint()`` is :func:`set_trace`."""
-    from .debug.breakpoints import set_trace as park
-
-    park(frame=sys._getframe(1))
+    _breakpoints().set_trace(frame=sys._getframe(1))
 
 
 async def set_trace_async(*, timeout: float | None = None) -> None:
     """``await manhole_ssh.set_trace_async()``: wait for an engineer without blocking the
     loop, then debug the awaiting coroutine (see ``manhole_ssh.debug.breakpoints``)."""
-    from .debug.breakpoints import set_trace_async as park
-
-    await park(timeout=timeout, frame=sys._getframe(1))
+    await _breakpoints().set_trace_async(timeout=timeout, frame=sys._getframe(1))

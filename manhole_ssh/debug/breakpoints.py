@@ -124,7 +124,9 @@ class _Registry:
         self.waiting: dict[int, Breakpoint] = {}  # by number, waiting or being debugged
         self._quiet_until: dict[tuple[str, int], float] = {}
 
-    def park(self, frame: FrameType, thread: threading.Thread | None) -> Breakpoint | str:
+    def park(
+        self, frame: FrameType, thread: Callable[[], threading.Thread | None]
+    ) -> Breakpoint | str:
         """Register a breakpoint at ``frame``, or say why it goes on at once."""
         location = (frame.f_code.co_filename, frame.f_lineno)
         now = self._clock()
@@ -135,7 +137,7 @@ class _Registry:
                 return "this line was let go recently"
             if len(self.waiting) >= MAX_WAITING:
                 return f"{MAX_WAITING} breakpoints wait already"
-            entry = Breakpoint(next(self._numbers), frame, thread)
+            entry = Breakpoint(next(self._numbers), frame, thread())
             self.waiting[entry.number] = entry
             return entry
 
@@ -224,18 +226,18 @@ async def set_trace_async(*, timeout: float | None = None, frame: FrameType | No
 def _register(
     frame: FrameType, timeout: float | None, task: str | None = None
 ) -> tuple[Breakpoint | None, float]:
-    where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
     manhole = _manhole()
     if manhole is None:
         if registry.quiet(frame, _UNATTENDED_LOG_INTERVAL):
+            where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
             log.warning("breakpoint at %s: no manhole runs in this process: going on", where)
         return None, 0.0
     wait = manhole.config.breakpoint_timeout if timeout is None else timeout
-    parked = registry.park(frame, originals.current_thread())
-    if isinstance(parked, str):
-        log.debug("breakpoint at %s: going on: %s", where, parked)
+    parked = registry.park(frame, originals.current_thread)
+    if isinstance(parked, str):  # (the common case in a hot loop: kept cheap)
         return None, 0.0
     parked.task = task
+    where = f"{parked.filename}:{parked.lineno}"
     waiter = f"task {task!r} in thread" if task is not None else "thread"
     audit(
         "breakpoint",
