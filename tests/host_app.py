@@ -13,7 +13,8 @@ would) that counts its loops in ``state["traced"]``; ``--set``
 passes any other install() option (a number, or a string); ``--breaker`` runs a host thread
 ``host-breaker`` (and, with ``--asyncio``, a task) that calls ``manhole_ssh.set_trace()``
 (``set_trace_async()``) in a loop once ``state["armed"]`` is true, counting the rounds
-that went past it in ``state["passed"]`` (``state["passed_async"]``).
+that went past it in ``state["passed"]`` (``state["passed_async"]``), sleeping
+``state.get("nap", 0.01)`` seconds a round (counted in ``state["rounds"]``).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def breaker() -> None:
         if state.get("armed"):
             manhole_ssh.set_trace()
             state["passed"] = rounds
-        time.sleep(0.01)
+        state["rounds"] = rounds
+        time.sleep(state.get("nap", 0.01))
 
 
 async def async_breaker() -> None:

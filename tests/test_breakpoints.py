@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    HOST_APP,
     Host,
     Keys,
     Terminal,
@@ -212,3 +213,28 @@ def test_breakpoint_timeout_is_an_option_and_a_variable() -> None:
     }
     with pytest.raises(ConfigError, match="breakpoint_timeout must be a positive number"):
         Config.build(breakpoint_timeout=0)
+
+
+def test_ctrl_c_while_pdb_runs_the_code_lets_the_thread_go(
+    breaker_host: tuple[Host, Path], keys: Keys, terminals: Callable[..., Terminal]
+) -> None:
+    host, _ = breaker_host
+    _value(host, keys, "state['armed'] = True")
+    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+    terminal = _open_repl(terminals, host, keys)
+    terminal.send("attach()\r")
+    terminal.expect("(Pdb)")
+    terminal.send("!state['armed'] = False; state['nap'] = 2\r")
+    sleep_line = HOST_APP.read_text().splitlines().index(
+        '        time.sleep(state.get("nap", 0.01))'
+    )
+    terminal.send(f"until {sleep_line + 1}\r")  # stop at the thread's sleep
+    terminal.expect('-> time.sleep(state.get("nap", 0.01))')
+    terminal.send("n\r")  # pdb runs the 2 s sleep: no prompt meanwhile
+    terminal.send("\x03")
+    terminal.expect("breakpoint [1]: detached: the thread goes on")
+    terminal.wait_prompt()
+    # The thread goes on untraced: it does not stop at a pdb prompt again.
+    _value(host, keys, "state['nap'] = 0.01")
+    first = int(_value(host, keys, "state['rounds']"))
+    wait_for(lambda: int(_value(host, keys, "state['rounds']")) > first + 5, 15, "more rounds")
