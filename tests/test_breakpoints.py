@@ -225,8 +225,8 @@ def test_ctrl_c_while_pdb_runs_the_code_lets_the_thread_go(
     terminal.send("attach()\r")
     terminal.expect("(Pdb)")
     terminal.send("!state['armed'] = False; state['nap'] = 2\r")
-    sleep_line = HOST_APP.read_text().splitlines().index(
-        '        time.sleep(state.get("nap", 0.01))'
+    sleep_line = (
+        HOST_APP.read_text().splitlines().index('        time.sleep(state.get("nap", 0.01))')
     )
     terminal.send(f"until {sleep_line + 1}\r")  # stop at the thread's sleep
     terminal.expect('-> time.sleep(state.get("nap", 0.01))')
