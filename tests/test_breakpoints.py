@@ -238,3 +238,20 @@ def test_ctrl_c_while_pdb_runs_the_code_lets_the_thread_go(
     _value(host, keys, "state['nap'] = 0.01")
     first = int(_value(host, keys, "state['rounds']"))
     wait_for(lambda: int(_value(host, keys, "state['rounds']")) > first + 5, 15, "more rounds")
+
+
+def test_a_waiting_coroutine_that_is_cancelled_leaves_the_list(
+    async_breaker_host: Host, keys: Keys
+) -> None:
+    host = async_breaker_host
+    _value(host, keys, "state['armed'] = True")
+    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+    _value(host, keys, "host_loop.call_soon_threadsafe(state['breaker_task'].cancel)")
+    wait_for(
+        lambda: _value(host, keys, "breakpoints()") == "No thread is waiting at a breakpoint.",
+        10,
+        "the cancelled breakpoint to leave the list",
+    )
+    # And the loop is fine.
+    counter = int(_value(host, keys, "state['counter']"))
+    wait_for(lambda: int(_value(host, keys, "state['counter']")) > counter, 10, "loop runs")

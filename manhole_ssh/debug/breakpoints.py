@@ -218,8 +218,12 @@ async def set_trace_async(*, timeout: float | None = None, frame: FrameType | No
     if entry is None:
         return
     deadline = time.monotonic() + wait
-    while not entry._attached.is_set() and time.monotonic() < deadline:
-        await asyncio.sleep(_WAIT_SLICE)
+    try:
+        while not entry._attached.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(_WAIT_SLICE)
+    except BaseException:  # cancelled while it waited: no longer waiting
+        _abandon(entry)
+        raise
     _wait_and_debug(entry, 0.0, frame)
 
 
@@ -259,7 +263,11 @@ def _register(
 def _wait_and_debug(entry: Breakpoint, wait: float, frame: FrameType) -> None:
     """In the breakpoint's thread: wait for an engineer, then start pdb on ``frame``."""
     if wait > 0:
-        entry._attached.wait(wait)
+        try:
+            entry._attached.wait(wait)
+        except BaseException:  # interrupted while it waited (a session's own thread)
+            _abandon(entry)
+            raise
     with registry._lock:
         timed_out = entry.attached_by is None
         if timed_out:
@@ -288,6 +296,16 @@ def _wait_and_debug(entry: Breakpoint, wait: float, frame: FrameType) -> None:
     except Exception:  # the host's code goes on whatever happens to the debugger
         log.exception("breakpoint [%d]: the debugger could not start", entry.number)
         ended(True)
+
+
+def _abandon(entry: Breakpoint) -> None:
+    """The waiting thread or task was interrupted: take its breakpoint off the list (an
+    engineer attaching at that moment finds it gone)."""
+    with registry._lock:
+        entry.attached_by = entry.attached_by or "(interrupted)"
+    registry.release(entry, quiet_for=None)
+    entry.frame = None
+    entry._finished.set()
 
 
 def _quiet_interval() -> float:
