@@ -255,3 +255,10 @@ def test_a_waiting_coroutine_that_is_cancelled_leaves_the_list(
     # And the loop is fine.
     counter = int(_value(host, keys, "state['counter']"))
     wait_for(lambda: int(_value(host, keys, "state['counter']")) > counter, 10, "loop runs")
+
+
+def test_debug_refuses_the_manholes_own_threads(host: Host, keys: Keys) -> None:
+    result = exec_code(host.port, keys.client_key, "debug('manhole-ssh')")
+    assert result.returncode == 1
+    assert "one of the manhole's own threads" in result.stderr
+    assert _value(host, keys, "1 + 1") == "2"  # and the manhole goes on

@@ -18,6 +18,8 @@ import threading
 from types import CodeType, FrameType
 from typing import Any
 
+from .. import originals
+from ..helpers import MANHOLE_THREAD_PREFIX
 from .breakpoints import attach, registry, set_trace
 
 __all__ = ["debug"]
@@ -28,13 +30,18 @@ _TOOL_NAME = "manhole-ssh debug()"
 def debug(console: Any, thread: threading.Thread | int | str, timeout: float = 30.0) -> None:
     """Stop ``thread`` (a Thread, its ident or its name) at its next line and open pdb on
     it in this session; ``timeout``: how long to wait for it to run a line."""
+    ident = _ident_of(thread)
+    if _is_manhole_thread(ident):
+        raise ValueError(
+            f"{thread!r} is one of the manhole's own threads: stopping it would stop the "
+            "sessions, this one included"
+        )
     monitoring = getattr(sys, "monitoring", None)
     if monitoring is None:
         raise RuntimeError(
             "debug(thread) needs Python 3.12 or later (sys.monitoring); on "
             f"{sys.version.split()[0]}, call manhole_ssh.set_trace() in the thread's code"
         )
-    ident = _ident_of(thread)
     if ident == threading.get_ident():
         raise ValueError("debug() cannot stop the session's own thread")
     frame = sys._current_frames().get(ident)
@@ -106,6 +113,18 @@ def _codes_on_stack(frame: FrameType | None) -> list[CodeType]:
     return codes
 
 
+def _known_threads() -> list[threading.Thread]:
+    """Every thread: ``threading``'s, and the manhole's real ones in a green host."""
+    return [*threading.enumerate(), *originals.real_threads()]
+
+
+def _is_manhole_thread(ident: int) -> bool:
+    return any(
+        thread.ident == ident and thread.name.startswith(MANHOLE_THREAD_PREFIX)
+        for thread in _known_threads()
+    )
+
+
 def _ident_of(thread: threading.Thread | int | str) -> int:
     if isinstance(thread, threading.Thread):
         if thread.ident is None:
@@ -113,7 +132,7 @@ def _ident_of(thread: threading.Thread | int | str) -> int:
         return thread.ident
     if isinstance(thread, int):
         return thread
-    for candidate in threading.enumerate():
+    for candidate in _known_threads():
         if candidate.name == thread and candidate.ident is not None:
             return candidate.ident
     raise LookupError(f"no thread named {thread!r}")
