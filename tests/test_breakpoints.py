@@ -262,3 +262,15 @@ def test_debug_refuses_the_manholes_own_threads(host: Host, keys: Keys) -> None:
     assert result.returncode == 1
     assert "one of the manhole's own threads" in result.stderr
     assert _value(host, keys, "1 + 1") == "2"  # and the manhole goes on
+
+
+def test_a_breakpoint_in_the_manholes_own_thread_goes_on(host: Host, keys: Keys) -> None:
+    code = (
+        "import manhole_ssh, threading\n"
+        "done = threading.Event()\n"
+        "manhole_ssh._installed._loop.call_soon_threadsafe("
+        "lambda: (manhole_ssh.set_trace(), done.set()))\n"
+        "print(done.wait(10))"
+    )
+    assert _value(host, keys, code) == "True"
+    assert _value(host, keys, "breakpoints()") == "No thread is waiting at a breakpoint."

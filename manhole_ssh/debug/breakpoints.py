@@ -32,6 +32,7 @@ from typing import Any
 
 from .. import originals
 from ..audit import audit
+from ..helpers import MANHOLE_THREAD_PREFIX
 
 __all__ = [
     "MAX_WAITING",
@@ -49,6 +50,7 @@ log = logging.getLogger("manhole_ssh.breakpoints")
 MAX_WAITING = 16  # threads parked at once; more breakpoints go on at once
 _LOCALS_SHOWN = 6  # local names listed per breakpoint
 _WAIT_SLICE = 0.05  # parked threads and attaching sessions wake this often
+_WORKER_PREFIX = f"{MANHOLE_THREAD_PREFIX} worker"  # a session's statements: may park
 _UNATTENDED_LOG_INTERVAL = 60.0  # with no manhole, a line's breakpoint logs this seldom
 
 
@@ -235,6 +237,11 @@ def _register(
         if registry.quiet(frame, _UNATTENDED_LOG_INTERVAL):
             where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
             log.warning("breakpoint at %s: no manhole runs in this process: going on", where)
+        return None, 0.0
+    name = originals.current_thread().name
+    if name.startswith(MANHOLE_THREAD_PREFIX) and not name.startswith(_WORKER_PREFIX):
+        # The server's own thread (or its executor's): parking it would stop every session.
+        log.warning("breakpoint in the manhole's thread %r: going on", name)
         return None, 0.0
     wait = manhole.config.breakpoint_timeout if timeout is None else timeout
     parked = registry.park(frame, originals.current_thread)
