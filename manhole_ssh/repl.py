@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TextIO, cast
 
 from prompt_toolkit.application import create_app_session, in_terminal
-from prompt_toolkit.application.current import set_app
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import StyleAndTextTuples
@@ -297,18 +296,17 @@ class Repl:
         """Print ``message`` above the prompt, which is drawn again below it (on the
         loop); false when no prompt is shown (a statement runs)."""
         app = self.python.app
-        if not app.is_running or self._closed:
+        if not app.is_running or self._closed or app.context is None:
             return False
 
         async def show() -> None:
             async with in_terminal():
-                # (From the start of the line, which may still hold the prompt's text.)
-                self.output.write_raw("\r\x1b[K")
                 self.output.write(message.rstrip("\n") + "\n")
                 self.output.flush()
 
-        with set_app(app):
-            notice = asyncio.ensure_future(show())
+        # In the application's own context, where in_terminal() finds it (set_app() would
+        # only set it for the moment the task is made, not when it runs).
+        notice = asyncio.get_running_loop().create_task(show(), context=app.context)
         self._notices.add(notice)
         notice.add_done_callback(self._notices.discard)
         return True

@@ -62,8 +62,10 @@ def test_a_thread_waits_is_announced_listed_and_debugged(
     host, audit_file = breaker_host
     terminal = _open_repl(terminals, host, keys)
     _value(host, keys, "state['armed'] = True")
-    # The open session is told, above its prompt.
-    terminal.expect("breakpoint [1] waits in thread 'host-breaker'")
+    # The open session is told, above its prompt, which is drawn again below.
+    screen = terminal.expect("breakpoint [1] waits in thread 'host-breaker'")
+    assert any(line.startswith("manhole-ssh: breakpoint [1]") for line in screen.splitlines())
+    terminal.wait_prompt()
     # A hot loop parks once: one breakpoint listed, the thread held there.
     terminal.evaluate("breakpoints()", "locals: rounds")
     listed = terminal.text()
