@@ -78,6 +78,11 @@ def test_a_thread_waits_is_announced_listed_and_debugged(
     # pdb on the thread's live frame, with line editing: a typo fixed with Backspace.
     terminal.send("p rounds * 1000x\x7f\r")
     terminal.wait_screen(lambda text: "000" in text.split("(Pdb)")[-2], "rounds * 1000")
+    terminal.send("\x1b[A")  # Up: the line editor's history
+    terminal.wait_screen(
+        lambda text: text.rstrip().endswith("(Pdb) p rounds * 1000"), "the last command again"
+    )
+    terminal.send("\x15")  # Ctrl-U
     terminal.send("!state['armed'] = False\r")  # a statement, run in the thread's frame
     terminal.send("c\r")
     terminal.expect("breakpoint [1]: the thread went on")
