@@ -6,7 +6,7 @@ import builtins
 import sys
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from . import originals
@@ -76,17 +76,35 @@ def _main_thread_ident(frames: Mapping[int, Any]) -> int | None:
     return ident
 
 
-def make_namespace(host_locals: Mapping[str, Any]) -> dict[str, Any]:
+def make_namespace(
+    host_locals: Mapping[str, Any], *, pager: Callable[[str], object] | None = None
+) -> dict[str, Any]:
     """A fresh namespace for one session: the host's objects themselves (not copies), the
-    helpers, and a session-safe ``exit``/``quit``."""
+    helpers, ``sys`` and ``asyncio`` (the banner and docs use them: ``sys.exit()``,
+    ``await asyncio.sleep(1)``), and session-safe ``exit``/``quit``/``help``.
+
+    :param pager: how ``help()`` shows a text on the session's terminal; ``None`` (no
+        terminal): it writes the text out.
+    """
+    # Imported here, with the first session: install() imports this module (for
+    # MANHOLE_THREAD_PREFIX), and must not import asyncio or pydoc before a client comes.
+    import asyncio
+
+    from .sessionhelp import SessionHelp
+    from .shell import sh
+
     namespace: dict[str, Any] = {
         "__name__": "__manhole__",
         "__builtins__": builtins,
         "__doc__": None,
+        "asyncio": asyncio,
+        "sys": sys,
+        "sh": sh,
         "threads": threads,
         "in_hub": in_hub,
     }
     namespace.update(host_locals)
     namespace["exit"] = SessionExit("exit")
     namespace["quit"] = SessionExit("quit")
+    namespace["help"] = SessionHelp(pager)
     return namespace

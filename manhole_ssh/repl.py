@@ -10,14 +10,13 @@ time without freezing the server.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO, cast
 
-from prompt_toolkit.application import create_app_session, in_terminal
+from prompt_toolkit.application import create_app_session
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import StyleAndTextTuples
@@ -149,7 +148,6 @@ class Repl:
         self.output = _ChannelOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
         self._cpr_probe_pending = False
         self._closed = self._released = False
-        self._notices: set[asyncio.Future[None]] = set()  # messages being shown
         self._combined_filters = CombinedFilters()
         # Read through self, so that close() lets the session's namespace go at once.
         self._namespace = namespace
@@ -285,6 +283,26 @@ class Repl:
             self.output.flush()
         python.current_statement_index += 1
 
+    def around_their_output(self, text: str, send: Callable[[str], None]) -> str:
+        """Send output that is not the REPL's own (a task an earlier statement started,
+        printing while the prompt shows) above the prompt, not into it: whole lines only,
+        with the prompt erased first and drawn again below, as prompt_toolkit's
+        ``patch_stdout`` does; return the end of a line not finished yet, held back
+        (called on the server's loop)."""
+        app = self.python.app
+        if not app.is_running or self.accepted or app.future is None or app.future.done():
+            send(text)
+            return ""
+        lines, newline, unfinished = text.rpartition("\n")
+        if newline:
+            app.renderer.erase()
+            send(lines + newline)
+            # Where the prompt now starts: until the answer, ptpython leaves out its
+            # status bar (the answer comes as input, as at every prompt).
+            app.renderer.request_absolute_cursor_position()
+            app.invalidate()
+        return unfinished
+
     def show_exception(self, error: BaseException) -> None:
         self.python._handle_exception(error)
 
@@ -293,22 +311,18 @@ class Repl:
         return {name: getattr(self.python, name, None) for name in names}
 
     def show_above_prompt(self, message: str) -> bool:
-        """Print ``message`` above the prompt, which is drawn again below it (on the
-        loop); false when no prompt is shown (a statement runs)."""
+        """Print ``message`` above the prompt, which is drawn again below it, as output
+        of other threads is (:meth:`around_their_output`; on the loop); false when no
+        prompt is shown (a statement runs)."""
         app = self.python.app
-        if not app.is_running or self._closed or app.context is None:
+        if not app.is_running or self._closed or self.accepted:
             return False
 
-        async def show() -> None:
-            async with in_terminal():
-                self.output.write(message.rstrip("\n") + "\n")
-                self.output.flush()
+        def send(text: str) -> None:
+            self.output.write_raw(text)
+            self.output.flush()
 
-        # In the application's own context, where in_terminal() finds it (set_app() would
-        # only set it for the moment the task is made, not when it runs).
-        notice = asyncio.get_running_loop().create_task(show(), context=app.context)
-        self._notices.add(notice)
-        notice.add_done_callback(self._notices.discard)
+        self.around_their_output(message.rstrip("\n") + "\n", send)
         return True
 
     def show_message(self, message: str) -> None:

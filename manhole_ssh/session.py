@@ -20,7 +20,6 @@ import socket
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +36,11 @@ from .executor import Executor, Outcome, OutcomeKind, compile_statement
 from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
 from .hostloop import HostLoop, choose_host_loop
 from .namespaces import release_namespace
+from .pager import TerminalPager
 from .recording import Recording
 from .repl import Repl
 from .streams import ChannelInput, ChannelOutput, SessionStreams, SessionTextStream
+from .tracebacks import format_traceback
 
 __all__ = ["ManholeSession", "SessionContext"]
 
@@ -69,18 +70,6 @@ class SessionContext:
     fingerprint: str | None = None  # of the key that logged in, for the audit trail
 
 
-def format_traceback(error: BaseException, filename: str) -> str:
-    """The traceback as the user should see it: from their code down, not the manhole's."""
-    frames = traceback.extract_tb(error.__traceback__)
-    for index, frame in enumerate(frames):
-        if frame.filename == filename:
-            frames = traceback.StackSummary.from_list(frames[index:])
-            break
-    lines = ["Traceback (most recent call last):\n", *frames.format()] if frames else []
-    lines.extend(traceback.format_exception_only(type(error), error))
-    return "".join(lines)
-
-
 def _describe_result(result: object) -> str:
     return "no result" if result is None else f"result {type(result).__name__}"
 
@@ -106,7 +95,8 @@ def _banner(identity: str, host_loop: HostLoop) -> str:
         f"Python {version}\n"
         f"Logged in as {identity}. Code you type runs inside this live process.\n"
         "Ctrl-C interrupts a statement; Ctrl-D or exit() leaves (the process keeps running).\n"
-        "threads() shows every thread's stack.\n"
+        'threads() shows every thread\'s stack; sh("df -h") runs a command here; '
+        "help(obj) pages here.\n"
         f"Top-level await runs on {host_loop.why}.\n\n"
     )
 
@@ -387,7 +377,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             stdin=self._stdin,
         )
         self._streams = streams
-        self._namespace = make_namespace(self._context.host_locals)
+        pager = TerminalPager(self._stdout.write, self._stdin, self._terminal_size) if tty else None
+        self._namespace = make_namespace(self._context.host_locals, pager=pager)
         self._debug_console = DebugConsole(
             loop,
             streams,
@@ -403,6 +394,11 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             streams,
             self._host_loop.loop,
         )
+
+    def _terminal_size(self) -> tuple[int, int]:
+        """The client's terminal's ``(columns, rows)``, as last told."""
+        _, columns, rows = self._terminal or ("", 80, 24)
+        return columns or 80, rows or 24
 
     async def _interactive(self) -> None:
         assert self._terminal is not None and self._stdout is not None
@@ -420,6 +416,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._repl = repl
         if self._debug_console is not None:
             self._debug_console.use_terminal(repl.output)
+        self._stdout.around_their_output = repl.around_their_output
         self._stdout.write(
             _banner(self._context.identity, self._host_loop) + repl.probe_cursor_position_reports()
         )
@@ -671,6 +668,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._sent_status = status
         if self._timeout_check is not None:
             self._timeout_check.cancel()
+        for output in (self._stdout, self._stderr):
+            if output is not None:
+                output.drain()
         try:
             channel.exit(status)
         except OSError:
@@ -681,6 +681,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             save_settings(self._context.fingerprint, self._repl.settings(SETTINGS))
             self._repl.close()
             self._repl = None
+        if self._stdout is not None:
+            self._stdout.around_their_output = None  # holds the REPL
         busy = False
         if self._executor is not None:
             busy = self._executor.busy

@@ -1,9 +1,16 @@
-"""Standard streams that route by thread, and the channel-backed streams sessions use.
+"""Standard streams that route by session, and the channel-backed streams sessions use.
 
 The host's ``sys.stdout``/``sys.stderr``/``sys.stdin`` are wrapped once by a
-:class:`ThreadRoutedStream`: a thread that has a session's streams bound (its worker thread,
-while a statement runs) reads and writes the session; every other thread, the host's own
-included, goes on using the host's stream untouched.
+:class:`ThreadRoutedStream`: code running for a session reads and writes the session; all
+other code, the host's own included, goes on using the host's stream untouched. "Running for
+a session" means: in the session's worker thread (bound while a statement runs), or else in
+the statement's context (a context variable set at the same time). The context follows the
+statement where its thread cannot: a coroutine of the statement run on the host's loop
+(top-level ``await``), and the tasks and callbacks it schedules there, which asyncio runs in
+a copy of the context they were made in. The host's own tasks on that loop have contexts of
+their own, without it. Code on the host's loop may not read the session's stdin (the loop
+would wait for the user's typing) and never waits for a slow client (see
+:class:`ChannelOutput`).
 
 :class:`ChannelOutput` is what a worker thread writes into: it is thread-safe, hands text to
 the server's loop without blocking on the network, and stops the writer (with back-pressure)
@@ -15,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import contextvars
 import io
 import re
 import sys
@@ -30,12 +38,18 @@ __all__ = [
     "ThreadRoutedStream",
     "bind_session_streams",
     "install_routing",
+    "on_a_host_loop",
 ]
 
 # CSI and SS3 sequences and other two-character escapes, as terminals send them.
 _ESCAPE_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|O.|.)?")
 # How much text may wait for the loop before a writing thread is made to wait.
 _HIGH_WATER = 256 * 1024
+# How much text written on an event loop's thread (a statement's coroutine on the host's
+# loop) may wait for a client that is not reading: such a writer is never made to wait,
+# since that would stall the host's loop; past this, its output is dropped, and the
+# session is told how much.
+_LOOP_WRITER_LIMIT = 1024 * 1024
 # Blocking waits in worker threads wake up this often, so that an interrupt
 # (delivered with PyThreadState_SetAsyncExc) is raised promptly.
 _WAIT_SLICE = 0.05
@@ -61,14 +75,34 @@ class ChannelOutput:
         self._flush_scheduled = False
         self._paused = False
         self._closed = False
+        self._unwaited = 0  # characters taken from writers that may not wait, while behind
+        self._dropped = 0  # characters dropped from them past _LOOP_WRITER_LIMIT
+        self._dropping = False  # their output is dropped until the client catches up
+        # Called (on the loop) with what other threads wrote and the function that sends
+        # text; returns what it held back (a line not ended yet), sent with the next text.
+        self.around_their_output: Callable[[str, Callable[[str], None]], str] | None = None
+        self._held = ""
 
-    def write(self, text: str) -> int:
+    def write(self, text: str, *, wait: bool = True) -> int:
+        """Queue ``text`` for the channel; with ``wait`` (a worker thread), wait while the
+        client is behind; without (an event loop's thread), drop it once the client is
+        :data:`_LOOP_WRITER_LIMIT` behind."""
         if self._on_loop():
-            self._flush()
+            if self.around_their_output is None:
+                self._flush()  # what other threads wrote first, in order
+            # (else it is on its way, through the REPL, which is what writes here)
             self._send_now(text)
             return len(text)
         with self._condition:
-            while (self._paused or self._pending_size > _HIGH_WATER) and not self._closed:
+            if not wait and (self._paused or self._pending_size > _HIGH_WATER):
+                if self._dropping or self._unwaited + len(text) > _LOOP_WRITER_LIMIT:
+                    # Dropped until the client catches up (not a newline kept here and
+                    # there), and the session is told then.
+                    self._dropping = True
+                    self._dropped += len(text)
+                    return len(text)
+                self._unwaited += len(text)
+            while wait and (self._paused or self._pending_size > _HIGH_WATER) and not self._closed:
                 self._condition.wait(_WAIT_SLICE)
             if self._closed:
                 return len(text)  # the client is gone: output is dropped, the code goes on
@@ -76,7 +110,7 @@ class ChannelOutput:
             self._pending_size += len(text)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
-                self._loop.call_soon_threadsafe(self._flush)
+                self._loop.call_soon_threadsafe(self._flush_from_writers)
         return len(text)
 
     def pause(self) -> None:
@@ -88,7 +122,19 @@ class ChannelOutput:
         """The channel can take more (called on the loop)."""
         with self._condition:
             self._paused = False
+            self._unwaited = 0
+            self._dropping = False
+            if self._dropped and not self._flush_scheduled:
+                self._flush_scheduled = True  # to say what was dropped
+                self._loop.call_soon(self._flush_from_writers)
             self._condition.notify_all()
+
+    def drain(self) -> None:
+        """Send what is waiting now, and say what was dropped (called on the loop, as the
+        session ends)."""
+        with self._condition:
+            self._dropping = False
+        self._flush()
 
     def close(self) -> None:
         """The channel is gone: release every waiting writer and drop later output."""
@@ -108,15 +154,39 @@ class ChannelOutput:
         except RuntimeError:
             return False
 
+    def _flush_from_writers(self) -> None:
+        """Send, on the loop, what other threads wrote: through ``around_their_output``
+        when set (the REPL, moving its prompt out of the way)."""
+        around = self.around_their_output
+        text = self._take_pending()  # before the REPL's own writes (an erase) flush it
+        if around is None:
+            self._send_now(text)
+        elif text:
+            self._held = around(text, self._send_now)
+
     def _flush(self) -> None:
+        self._send_now(self._take_pending())
+
+    def _take_pending(self) -> str:
+        """What is waiting to be sent (and what was dropped, once that is over)."""
         with self._condition:
-            text = "".join(self._pending)
+            text = self._held + "".join(self._pending)
+            self._held = ""
             self._pending.clear()
             self._pending_size = 0
             self._flush_scheduled = False
+            if not self._paused:  # the client is keeping up
+                self._unwaited = 0
+                self._dropping = False
+            if self._dropped and not self._dropping:  # said once the dropping is over
+                text += (
+                    f"\n[manhole-ssh: {self._dropped} characters printed on the service's "
+                    "event loop were dropped: the client was not reading them, and the loop "
+                    "is never made to wait]\n"
+                )
+                self._dropped = 0
             self._condition.notify_all()
-        if text:
-            self._send_now(text)
+        return text
 
     def _send_now(self, text: str) -> None:
         if self._closed or not text:
@@ -155,7 +225,7 @@ class SessionTextStream(io.TextIOBase):
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        return self._output.write(text)
+        return self._output.write(text, wait=not on_a_host_loop())
 
     def flush(self) -> None:
         """Nothing to wait for: each write has already asked the loop to send it, ahead of
@@ -193,6 +263,7 @@ class ChannelInput(io.TextIOBase):
         self._eof = False
         self._eof_once = False  # Ctrl-D on an empty typed line: one read returns ""
         self._reading_paused = False
+        self._typed_sink: Callable[[str], object] | None = None
 
     encoding = "utf-8"
     name = "<stdin>"
@@ -219,8 +290,13 @@ class ChannelInput(io.TextIOBase):
         Handled as a terminal's line discipline would (ICANON, ECHO, ICRNL): echoed, edited
         with Backspace and Ctrl-U, and readable a line at a time, on Enter; Ctrl-D on an
         empty line is end-of-file for that read. Escape sequences (arrows, terminal
-        replies) are dropped rather than echoed.
+        replies) are dropped rather than echoed. While :meth:`divert_typed` has a sink, the
+        keys go there instead, as typed.
         """
+        sink = self._typed_sink
+        if sink is not None:
+            sink(text)
+            return
         for char in _ESCAPE_SEQUENCE.sub("", text):
             if char in "\r\n":
                 echo("\r\n")
@@ -237,6 +313,11 @@ class ChannelInput(io.TextIOBase):
             elif char >= " " or char == "\t":
                 self._line += char
                 echo(char)
+
+    def divert_typed(self, sink: Callable[[str], object] | None) -> None:
+        """Hand keys typed on the terminal to ``sink`` (called on the loop), unechoed and
+        unedited, until called with ``None``: for code that reads keys, not lines (a pager)."""
+        self._typed_sink = sink
 
     def _commit_line(self, end: str) -> None:
         line, self._line = self._line + end, ""
@@ -302,21 +383,68 @@ class SessionStreams:
 
 
 _bound = originals.local()
+# The session whose statement the current code runs for (and its tasks, which inherit it).
+_session_streams: contextvars.ContextVar[SessionStreams | None] = contextvars.ContextVar(
+    "manhole_ssh_session_streams", default=None
+)
+
+
+class _StdinOnTheLoop(io.TextIOBase):
+    """``sys.stdin`` for a statement's code running on the host's event loop (a statement
+    that awaits runs there whole): reading would stop the host's whole loop until a line
+    came, and Ctrl-C, itself a callback on that loop, could not end the wait."""
+
+    encoding = "utf-8"
+    name = "<stdin>"
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        raise RuntimeError(
+            "sys.stdin cannot be read on the service's event loop: this statement awaits, so it "
+            "runs there, and the whole loop would wait for your typing. Read input in a "
+            "statement of its own (without await), then use it in the next one."
+        )
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        return self.read()
+
+
+_STDIN_ON_THE_LOOP = _StdinOnTheLoop()
+
+
+def on_a_host_loop() -> bool:
+    """Whether the calling code runs on an event loop's thread other than a session's
+    worker: the host's loop (where a statement that awaits runs whole), which nothing a
+    session does may make wait: not for the client, the user's typing, or a command."""
+    if getattr(_bound, "streams", None) is not None:
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class ThreadRoutedStream:
-    """Stands in for ``sys.stdout``/``sys.stderr``/``sys.stdin``: a session thread gets the
-    session's stream, every other thread the host's own (``host``), attribute for attribute."""
+    """Stands in for ``sys.stdout``/``sys.stderr``/``sys.stdin``: code running for a session
+    (its worker thread, else its context) gets the session's stream, all other code the host's own
+    (``host``), attribute for attribute."""
 
     def __init__(self, name: str, host: TextIO) -> None:
         object.__setattr__(self, "_manhole_name", name)
         object.__setattr__(self, "_manhole_host", host)
 
     def _manhole_target(self) -> TextIO:
-        streams: SessionStreams | None = getattr(_bound, "streams", None)
+        streams = getattr(_bound, "streams", None)  # the session's worker thread
         if streams is None:
-            host: TextIO = object.__getattribute__(self, "_manhole_host")
-            return host
+            streams = _session_streams.get()
+            if streams is None:  # the host's own code: the cheapest path
+                host: TextIO = object.__getattribute__(self, "_manhole_host")
+                return host
+            if object.__getattribute__(self, "_manhole_name") == "stdin" and on_a_host_loop():
+                return _STDIN_ON_THE_LOOP  # type: ignore[return-value]
         target: TextIO = getattr(streams, object.__getattribute__(self, "_manhole_name"))
         return target
 
@@ -354,11 +482,15 @@ def install_routing() -> None:
 
 @contextlib.contextmanager
 def bind_session_streams(streams: SessionStreams) -> Iterator[None]:
-    """Route the calling thread's standard streams to ``streams`` while the block runs."""
+    """Route the standard streams to ``streams`` while the block runs: in the calling
+    thread, and in the current context, which the coroutines and tasks the block starts on
+    any loop inherit."""
     install_routing()
     previous = getattr(_bound, "streams", None)
     _bound.streams = streams
+    token = _session_streams.set(streams)
     try:
         yield
     finally:
+        _session_streams.reset(token)
         _bound.streams = previous

@@ -1,13 +1,15 @@
 """A host process for the tests: a small service with a manhole installed on a free port.
 
-Usage: python host_app.py AUTHORIZED_KEYS HOST_KEY [--asyncio] [--chatty] [--traced]
-                          [--breaker] [--set NAME=VALUE]…
+Usage: python host_app.py AUTHORIZED_KEYS HOST_KEY [--asyncio] [--chatty] [--chatty-task]
+                          [--traced] [--breaker] [--set NAME=VALUE]…
 
 It prints ``PORT <n>`` on stdout once the manhole is installed, then runs until killed.
 ``--asyncio`` runs the service on an asyncio loop (given to the manhole); ``--uses-prompt-toolkit``
 makes the host use prompt_toolkit, ptpython and jedi itself first, and gives the manhole's
 code ``library_state`` (tests/library_state.py) and ``before``, its snapshot; ``--chatty``
-makes a host thread print ``host-line <n>`` on the host's stdout every 20 ms; ``--traced``
+makes a host thread print ``host-line <n>`` on the host's stdout every 20 ms;
+``--chatty-task`` (with ``--asyncio``) makes a task of the host's loop print
+``host-task-line <n>`` the same way; ``--traced``
 runs a host thread under a profile function (as a debugger, coverage or a profiler
 would) that counts its loops in ``state["traced"]``; ``--set``
 passes any other install() option (a number, or a string); ``--breaker`` runs a host thread
@@ -70,10 +72,20 @@ async def async_breaker() -> None:
             state["passed_async"] = rounds
 
 
+async def chatter_task() -> None:
+    line = 0
+    while True:
+        line += 1
+        print(f"host-task-line {line}", flush=True)
+        await asyncio.sleep(0.02)
+
+
 async def serve_forever(options: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     if options.breaker:
         state["breaker_task"] = loop.create_task(async_breaker())
+    if options.chatty_task:
+        state["chatter"] = loop.create_task(chatter_task())
     install(options, {"host_loop": loop, "host_thread": threading.current_thread()})
     while True:
         await asyncio.sleep(0.05)
@@ -111,6 +123,7 @@ def main() -> None:
     parser.add_argument("host_key")
     parser.add_argument("--asyncio", action="store_true")
     parser.add_argument("--chatty", action="store_true")
+    parser.add_argument("--chatty-task", action="store_true")
     parser.add_argument("--traced", action="store_true")
     parser.add_argument("--breaker", action="store_true")
     parser.add_argument("--set", action="append", default=[])

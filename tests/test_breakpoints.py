@@ -50,8 +50,8 @@ def _passed(host: Host, keys: Keys, name: str = "passed") -> bool:
     return _value(host, keys, f"print(state.get({name!r}))") != "None"
 
 
-def _open_repl(terminals: Callable[..., Terminal], host: Host, keys: Keys) -> Terminal:
-    terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"))
+def _open_repl(terminals: Callable[..., Terminal], host: Host, keys: Keys, **size: int) -> Terminal:
+    terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"), **size)
     terminal.wait_prompt()
     return terminal
 
@@ -60,14 +60,15 @@ def test_a_thread_waits_is_announced_listed_and_debugged(
     breaker_host: tuple[Host, Path], keys: Keys, terminals: Callable[..., Terminal]
 ) -> None:
     host, audit_file = breaker_host
-    terminal = _open_repl(terminals, host, keys)
+    terminal = _open_repl(terminals, host, keys, columns=110, rows=20)
     _value(host, keys, "state['armed'] = True")
     # The open session is told, above its prompt, which is drawn again below.
     screen = terminal.expect("breakpoint [1] waits in thread 'host-breaker'")
     assert any(line.startswith("manhole-ssh: breakpoint [1]") for line in screen.splitlines())
     terminal.wait_prompt()
+    terminal.expect("[F2] Menu")  # ptpython's status bar too
     # A hot loop parks once: one breakpoint listed, the thread held there.
-    terminal.evaluate("breakpoints()", "locals: rounds")
+    terminal.evaluate("breakpoints()", "waiting for")
     listed = terminal.text()
     assert "[1] thread 'host-breaker' at " in listed and "host_app.py:" in listed
     assert "[2]" not in listed
