@@ -26,15 +26,21 @@ class Helper:
     name: str
     function: Callable[..., Any]
     summary: str
+    in_namespace: bool = True  # False: the session puts it there itself (bound to it)
 
 
 _helpers: dict[str, Helper] = {}
 
 
-def register(name: str, function: Callable[..., Any], summary: str) -> None:
+def register(
+    name: str, function: Callable[..., Any], summary: str, *, in_namespace: bool = True
+) -> None:
     """Offer ``function`` as ``name`` in every session's namespace, listed by
     ``manhole_help()`` with ``summary`` (one line). A function with a ``host_loop``
     keyword parameter gets the loop given to ``install()``/``set_loop()`` (or None).
+
+    :param in_namespace: False for a helper the session binds and adds itself (listed
+        only).
 
     :raises ValueError: a name already taken by another function, or a summary that is
         not one line.
@@ -46,7 +52,7 @@ def register(name: str, function: Callable[..., Any], summary: str) -> None:
     known = _helpers.get(name)
     if known is not None and known.function is not function:
         raise ValueError(f"helper {name!r} is already registered ({known.function!r})")
-    _helpers[name] = Helper(name, function, summary.strip())
+    _helpers[name] = Helper(name, function, summary.strip(), in_namespace)
 
 
 def registered() -> list[Helper]:
@@ -58,6 +64,8 @@ def namespace_helpers(host_loop: asyncio.AbstractEventLoop | None = None) -> dic
     """The names a session gets: every helper, those that want it bound to ``host_loop``."""
     names: dict[str, Any] = {}
     for helper in _helpers.values():
+        if not helper.in_namespace:
+            continue
         function = helper.function
         if "host_loop" in inspect.signature(function).parameters:
             function = _bind_loop(function, host_loop)
