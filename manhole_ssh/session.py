@@ -148,6 +148,7 @@ def _banner(identity: str, host_loop: HostLoop) -> str:
         "Ctrl-C interrupts a statement; Ctrl-D or exit() leaves (the process keeps running).\n"
         'threads() shows every thread\'s stack; sh("df -h") runs a command here; '
         "help(obj) pages here.\n"
+        "manhole_help() lists every debugging helper (tasks, profiles, heap, watch, logs).\n"
         f"Top-level await runs on {host_loop.why}.\n\n"
     )
 
@@ -497,7 +498,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         )
         self._streams = streams
         pager = TerminalPager(self._stdout.write, self._stdin, self._terminal_size) if tty else None
-        self._namespace = make_namespace(self._context.host_locals, pager=pager)
+        self._namespace = make_namespace(
+            self._context.host_locals, self._context.host_loop, pager=pager
+        )
         self._debug_console = DebugConsole(
             loop,
             streams,
