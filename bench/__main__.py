@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from bench import (
+    breakpoint_cost,
     connect_to_prompt,
     eval_round_trip,
     exec_round_trip,
@@ -12,7 +13,9 @@ from bench import (
     host_impact,
     host_print,
     idle_cost,
+    isolation,
     peer,
+    profiler_cost,
     scale,
     throughput,
     unused_cost,
@@ -32,9 +35,12 @@ def main() -> None:
         idle_cost,
         host_impact,
         host_print,
+        profiler_cost,
         scale,
+        isolation,
         peer,
         green_stall,
+        breakpoint_cost,
     ):
         print(f"running {module.__name__} …", flush=True)
         rows += module.measure()

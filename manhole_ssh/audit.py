@@ -3,7 +3,8 @@ logger (and, if asked, a file of its own with mode 0600).
 
 Events: ``connect``, ``auth`` (accepted or refused, with key type, fingerprint, identity and
 reason), ``login_failed`` (a connection that ended without logging in, and why),
-``penalty``, ``session_start``, ``session_end`` (how it ended, and the exit status sent),
+``penalty``, ``env_refused`` (an ``env`` request, with the variable's name),
+``session_start``, ``session_end`` (how it ended, and the exit status sent),
 ``statement_start`` before any code runs (so that code which never returns, or ends the
 process, is on record) and ``statement`` when it ends, however it ends, with how and how
 long it took. What the user typed is logged whole.

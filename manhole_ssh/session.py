@@ -29,15 +29,20 @@ from typing import Any
 import asyncssh
 
 from .audit import audit
+from .debug import session_helpers
+from .debug.history import SETTINGS, history_for, load_settings, save_settings
+from .debug.pdb_session import DebugConsole
 from .executor import Executor, Outcome, OutcomeKind, compile_statement
 from .helpers import MANHOLE_THREAD_PREFIX, make_namespace
 from .hostloop import HostLoop, choose_host_loop
+from .keyfeed import ReadingGate
 from .namespaces import release_namespace
 from .pager import TerminalPager
 from .recording import Recording
 from .repl import Repl
 from .streams import ChannelInput, ChannelOutput, SessionStreams, SessionTextStream
 from .tracebacks import format_traceback
+from .transport import unsent_bytes
 
 __all__ = ["ManholeSession", "SessionContext"]
 
@@ -46,6 +51,16 @@ log = logging.getLogger("manhole_ssh.session")
 _CTRL_C = "\x03"
 # A script read from stdin larger than this is refused: it is code, not data.
 _MAX_SCRIPT_BYTES = 16 * 1024 * 1024
+# Terminal sizes past these are taken as these: prompt_toolkit's drawing costs grow with
+# the width (4294967295 columns ran for hours), and no screen shows more.
+MAX_COLUMNS = 1000
+MAX_ROWS = 1000
+# A storm of window-change requests is applied at most this often (seconds): the last wins.
+_RESIZE_INTERVAL = 0.05
+# How often a channel paused because its client reads nothing is looked at again (seconds).
+_READING_CHECK = 0.02
+# How much of a refused request's text goes into the log and the audit trail.
+_LOGGED_TEXT = 64
 _session_numbers = itertools.count(1)
 
 
@@ -65,6 +80,45 @@ class SessionContext:
     session_timeout: float | None = None  # end after this long, whatever happens
     recordings: Path | None = None  # record terminal sessions there (asciicast v2)
     fingerprint: str | None = None  # of the key that logged in, for the audit trail
+
+
+def _clamped_size(columns: int, rows: int) -> tuple[int, int]:
+    return min(columns, MAX_COLUMNS), min(rows, MAX_ROWS)
+
+
+def refuse_env_requests(
+    channel: asyncssh.SSHServerChannel[bytes], refused: Callable[[bytes], object]
+) -> None:
+    """Answer every ``env`` request on ``channel`` with a failure, calling ``refused``
+    with the variable's name.
+
+    asyncssh accepts them all and keeps them on the channel (8,000 requests of 30 KB held
+    245 MB); they would never reach ``os.environ`` anyway, and no feature reads them.
+    asyncssh has no option for it: the channel's own handler is replaced, on this channel
+    only, and only if asyncssh still dispatches requests to it (otherwise the session does
+    not start: see :func:`check_env_refusal_here`).
+    """
+
+    def refuse(packet: Any) -> bool:
+        name = packet.get_string()
+        packet.get_string()  # the value, dropped
+        packet.check_end()
+        refused(name)
+        return False
+
+    channel._process_env_request = refuse  # type: ignore[method-assign]
+
+
+def check_env_refusal_here() -> None:
+    """Raise unless asyncssh still handles ``env`` requests in the method replaced above."""
+    if not callable(getattr(asyncssh.SSHServerChannel, "_process_env_request", None)):
+        raise RuntimeError(
+            "this asyncssh has no SSHServerChannel._process_env_request: manhole-ssh cannot "
+            "refuse env requests with it; install an asyncssh version manhole-ssh supports"
+        )
+
+
+check_env_refusal_here()
 
 
 def _describe_result(result: object) -> str:
@@ -94,6 +148,7 @@ def _banner(identity: str, host_loop: HostLoop) -> str:
         "Ctrl-C interrupts a statement; Ctrl-D or exit() leaves (the process keeps running).\n"
         'threads() shows every thread\'s stack; sh("df -h") runs a command here; '
         "help(obj) pages here.\n"
+        "manhole_help() lists every debugging helper (tasks, profiles, heap, watch, logs).\n"
         f"Top-level await runs on {host_loop.why}.\n\n"
     )
 
@@ -129,11 +184,31 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._sent_status: int | None = None  # the exit status sent to the client
         self._end_reason: str | None = None  # why the server ended it, or the client left
         self._statements = itertools.count(1)
+        self._requests_closed = False  # shell/exec has started: no more pty-req
+        self._resize_pending: tuple[int, int] | None = None
+        self._resize_handle: asyncio.TimerHandle | None = None
+        self._resized_at = 0.0
+        self._reading: ReadingGate | None = None
+        self._reading_check: asyncio.TimerHandle | None = None
+        self._debug_console: DebugConsole | None = None  # lent to a debugger (attach())
 
     # asyncssh callbacks, all on the server's loop.
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self._channel = chan
+        self._reading = ReadingGate(chan.pause_reading, chan.resume_reading)
+        refuse_env_requests(chan, self._env_refused)
+
+    def _env_refused(self, name: bytes) -> None:
+        shown = name[:_LOGGED_TEXT].decode("utf-8", "replace")
+        log.info("session %s: env request for %r refused", self.session_id, shown)
+        audit(
+            "env_refused",
+            session=self.session_id,
+            identity=self._context.identity,
+            peer=self._context.peer,
+            name=shown,
+        )
 
     def pty_requested(
         self, term_type: str, term_size: tuple[int, int, int, int], term_modes: Mapping[int, int]
@@ -141,7 +216,10 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if not self._context.pty_allowed:
             log.info("session %s: terminal refused (no-pty or restrict)", self.session_id)
             return False
-        columns, rows = term_size[0], term_size[1]
+        if self._requests_closed:  # sshd refuses it too: the session's kind is settled
+            log.info("session %s: terminal requested after the start: refused", self.session_id)
+            return False
+        columns, rows = _clamped_size(term_size[0], term_size[1])
         self._terminal = (term_type, columns, rows)
         return True
 
@@ -159,6 +237,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def session_started(self) -> None:
         # Everything data_received() needs is set up now: input may arrive before the task runs.
         assert self._channel is not None
+        self._requests_closed = True
         if self._finished:  # ended by the server (stop, revocation) before its request came
             log.info("session %s: request after the session was ended: ignored", self.session_id)
             return
@@ -202,11 +281,16 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         executor, repl = self._executor, self._repl
         if self._terminal is not None:
             text = self._terminal_decoder.decode(data)
+            console = self._debug_console
+            if console is not None and console.attached:  # a debugger reads the terminal
+                console.feed(repl.take_cursor_position_reports(text) if repl else text)
+                return
             statement_running = (executor is not None and executor.busy) or (
                 repl is not None and repl.accepted
             )
             if repl is not None and not statement_running:
                 repl.feed(text)
+                self._hold_reading_while_output_waits()
                 return
             if repl is not None:
                 text = repl.take_cursor_position_reports(text)
@@ -214,13 +298,37 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
                 self._interrupt()
                 text = text.replace(_CTRL_C, "")
             if self._stdin is not None and self._stdout is not None and text:
-                self._stdin.feed_typed(text, self._stdout.write)
+                self._stdin.feed_typed(text, self._stdout.write, quiet=self._stdout.congested)
         elif self._script_complete is not None:
             self._script.extend(data)
             if len(self._script) > _MAX_SCRIPT_BYTES:
                 self._fail(f"script on stdin is over {_MAX_SCRIPT_BYTES} bytes: refused\n")
         elif self._stdin is not None:
             self._stdin.feed(data)
+
+    def _hold_reading_while_output_waits(self) -> None:
+        """At the prompt, read no more keys while the client is not reading what it is
+        sent: each key draws the prompt again, and a client typing without reading would
+        otherwise pile those drawings up in the host. (Not while a statement runs: its
+        Ctrl-C must get through; its output waits, and its echo is dropped, instead.)"""
+        output, gate = self._stdout, self._reading
+        if output is None or gate is None:
+            return
+        statement_running = (self._executor is not None and self._executor.busy) or (
+            self._repl is not None and self._repl.accepted
+        )
+        if output.congested and not statement_running and not self._finished:
+            gate.hold("output")
+            if self._reading_check is None:
+                self._reading_check = asyncio.get_running_loop().call_later(
+                    _READING_CHECK, self._check_reading
+                )
+        else:
+            gate.release("output")
+
+    def _check_reading(self) -> None:
+        self._reading_check = None
+        self._hold_reading_while_output_waits()
 
     def eof_received(self) -> bool:
         if self._script_complete is not None:
@@ -232,6 +340,20 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         return True  # keep sending output after the client's EOF
 
     def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        """Take the new size; apply it at once, or, within a storm of them, the last one
+        at most every _RESIZE_INTERVAL: each drawing of the prompt costs milliseconds."""
+        self._resize_pending = _clamped_size(width, height)
+        if self._resize_handle is None and not self._finished:
+            delay = max(0.0, self._resized_at + _RESIZE_INTERVAL - time.monotonic())
+            self._resize_handle = asyncio.get_running_loop().call_later(delay, self._resize)
+
+    def _resize(self) -> None:
+        self._resize_handle = None
+        self._resized_at = time.monotonic()
+        if self._resize_pending is None:
+            return
+        width, height = self._resize_pending
+        self._resize_pending = None
         if self._terminal is not None:
             self._terminal = (self._terminal[0], width, height)
         if self._recording is not None:
@@ -355,8 +477,14 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
                 self._refusal = f"manhole-ssh: this session cannot be recorded ({error})\n"
             else:
                 send = self._recording.tee(send)
-        self._stdout = ChannelOutput(loop, send, pty=tty)
-        self._stderr = self._stdout if tty else ChannelOutput(loop, channel.write_stderr, pty=False)
+        connection = channel.get_extra_info("connection")
+        queued = functools.partial(unsent_bytes, connection)
+        self._stdout = ChannelOutput(loop, send, pty=tty, queued_bytes=queued)
+        self._stderr = (
+            self._stdout
+            if tty
+            else ChannelOutput(loop, channel.write_stderr, pty=False, queued_bytes=queued)
+        )
         self._stdin = ChannelInput(
             loop,
             pause_reading=channel.pause_reading,
@@ -370,7 +498,18 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         )
         self._streams = streams
         pager = TerminalPager(self._stdout.write, self._stdin, self._terminal_size) if tty else None
-        self._namespace = make_namespace(self._context.host_locals, pager=pager)
+        self._namespace = make_namespace(
+            self._context.host_locals, self._context.host_loop, pager=pager
+        )
+        self._debug_console = DebugConsole(
+            loop,
+            streams,
+            session_id=self.session_id,
+            identity=self._context.identity,
+            history=history_for(self._context.fingerprint, "pdb") if tty else None,
+            interrupt=self._interrupt,
+        )
+        self._namespace.update(session_helpers(self._debug_console))
         self._host_loop = choose_host_loop(self._context.host_loop)
         self._executor = Executor(
             f"{MANHOLE_THREAD_PREFIX} worker {self.session_id} ({self._context.identity})",
@@ -386,8 +525,22 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     async def _interactive(self) -> None:
         assert self._terminal is not None and self._stdout is not None
         term, columns, rows = self._terminal
-        repl = Repl(self._namespace, self._streams.stdout, term=term, columns=columns, rows=rows)
+        assert self._reading is not None
+        fingerprint = self._context.fingerprint
+        repl = Repl(
+            self._namespace,
+            self._streams.stdout,
+            term=term,
+            columns=columns,
+            rows=rows,
+            pause_reading=functools.partial(self._reading.hold, "prompt input"),
+            resume_reading=functools.partial(self._reading.release, "prompt input"),
+            history=history_for(fingerprint),
+            settings=load_settings(fingerprint),
+        )
         self._repl = repl
+        if self._debug_console is not None:
+            self._debug_console.use_terminal(repl.output)
         self._stdout.around_their_output = repl.around_their_output
         self._stdout.write(
             _banner(self._context.identity, self._host_loop) + repl.probe_cursor_position_reports()
@@ -599,6 +752,15 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if self._stderr is not None and not self._finished:
             self._stderr.write(f"\n{message}\n")
 
+    def notify(self, message: str) -> None:
+        """Tell the client something while the session goes on (a breakpoint waits):
+        above the REPL's prompt, or on stderr."""
+        if self._finished:
+            return
+        if self._repl is not None and self._repl.show_above_prompt(message):
+            return
+        self.announce(message)
+
     def end(self, message: str) -> None:
         """End this session from the server's side (stop, revocation), saying why: after
         the REPL has drawn its last, so that the message stays on the screen."""
@@ -631,6 +793,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._sent_status = status
         if self._timeout_check is not None:
             self._timeout_check.cancel()
+        for timer in (self._resize_handle, self._reading_check):
+            if timer is not None:
+                timer.cancel()
         for output in (self._stdout, self._stderr):
             if output is not None:
                 output.drain()
@@ -641,6 +806,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
 
     def _shutdown(self) -> None:
         if self._repl is not None:
+            save_settings(self._context.fingerprint, self._repl.settings(SETTINGS))
             self._repl.close()
             self._repl = None
         if self._stdout is not None:
@@ -655,6 +821,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             release_namespace(namespace)
 
     def _close_streams(self) -> None:
+        if self._debug_console is not None:
+            self._debug_console.close()
         for stream in (self._stdout, self._stderr):
             if stream is not None:
                 stream.close()

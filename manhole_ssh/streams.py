@@ -32,6 +32,8 @@ from typing import TextIO
 from . import originals
 
 __all__ = [
+    "MAX_QUEUED_BYTES",
+    "MAX_TYPEAHEAD",
     "ChannelInput",
     "ChannelOutput",
     "SessionStreams",
@@ -50,6 +52,19 @@ _HIGH_WATER = 256 * 1024
 # since that would stall the host's loop; past this, its output is dropped, and the
 # session is told how much.
 _LOOP_WRITER_LIMIT = 1024 * 1024
+# A write is handed to the loop in pieces of at most this many characters, each waiting
+# for room: one ``print()`` of a gigabyte is held back like a gigabyte of small ones.
+_WRITE_PIECE = 64 * 1024
+# Bytes the connection's socket may hold unsent before the writers of its sessions wait,
+# whatever the SSH window says (a client can announce 4 GB and then read nothing).
+MAX_QUEUED_BYTES = 1024 * 1024
+# How often the loop looks again at a full socket buffer (seconds).
+_CONGESTION_CHECK = 0.02
+# Keys typed while a statement runs, kept for it or for the next prompt (characters); past
+# this, keys are dropped and the terminal bell rings, as a full tty does (Linux keeps 4096).
+MAX_TYPEAHEAD = 4096
+# What typed keys mean to the line discipline (see ChannelInput.feed_typed).
+_TYPED_TOKEN = re.compile(r"[^\x00-\x1f\x7f]+|.", re.DOTALL)
 # Blocking waits in worker threads wake up this often, so that an interrupt
 # (delivered with PyThreadState_SetAsyncExc) is raised promptly.
 _WAIT_SLICE = 0.05
@@ -61,19 +76,29 @@ class ChannelOutput:
     :param loop: the server's loop, which owns the channel.
     :param send: called on the loop with encoded bytes to send.
     :param pty: translate ``\\n`` to ``\\r\\n``, as a terminal's line discipline would.
+    :param queued_bytes: how many bytes the connection's socket holds unsent (called on the
+        loop); writers wait while it is over ``MAX_QUEUED_BYTES``.
     """
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, send: Callable[[bytes], object], *, pty: bool
+        self,
+        loop: asyncio.AbstractEventLoop,
+        send: Callable[[bytes], object],
+        *,
+        pty: bool,
+        queued_bytes: Callable[[], int] = lambda: 0,
     ) -> None:
         self._loop = loop
         self._send = send
         self._pty = pty
+        self._queued_bytes = queued_bytes
         self._condition = originals.new_condition()
         self._pending: list[str] = []
         self._pending_size = 0
         self._flush_scheduled = False
         self._paused = False
+        self._congested = False  # the socket holds too much: see _check_congestion
+        self._congestion_timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._unwaited = 0  # characters taken from writers that may not wait, while behind
         self._dropped = 0  # characters dropped from them past _LOOP_WRITER_LIMIT
@@ -93,25 +118,34 @@ class ChannelOutput:
             # (else it is on its way, through the REPL, which is what writes here)
             self._send_now(text)
             return len(text)
+        for start in range(0, len(text), _WRITE_PIECE):
+            self._write_piece(text[start : start + _WRITE_PIECE], wait)
+        return len(text)
+
+    def _write_piece(self, text: str, wait: bool) -> None:
         with self._condition:
-            if not wait and (self._paused or self._pending_size > _HIGH_WATER):
+            if not wait and self.congested:
                 if self._dropping or self._unwaited + len(text) > _LOOP_WRITER_LIMIT:
                     # Dropped until the client catches up (not a newline kept here and
                     # there), and the session is told then.
                     self._dropping = True
                     self._dropped += len(text)
-                    return len(text)
+                    return
                 self._unwaited += len(text)
-            while wait and (self._paused or self._pending_size > _HIGH_WATER) and not self._closed:
+            while wait and self.congested and not self._closed:
                 self._condition.wait(_WAIT_SLICE)
             if self._closed:
-                return len(text)  # the client is gone: output is dropped, the code goes on
+                return  # the client is gone: output is dropped, the code goes on
             self._pending.append(text)
             self._pending_size += len(text)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
                 self._loop.call_soon_threadsafe(self._flush_from_writers)
-        return len(text)
+
+    @property
+    def congested(self) -> bool:
+        """Whether a writer must wait: the client is not taking what was sent."""
+        return self._paused or self._congested or self._pending_size > _HIGH_WATER
 
     def pause(self) -> None:
         """The channel's send window is full (called on the loop)."""
@@ -175,7 +209,7 @@ class ChannelOutput:
             self._pending.clear()
             self._pending_size = 0
             self._flush_scheduled = False
-            if not self._paused:  # the client is keeping up
+            if not (self._paused or self._congested):  # the client is keeping up
                 self._unwaited = 0
                 self._dropping = False
             if self._dropped and not self._dropping:  # said once the dropping is over
@@ -199,6 +233,29 @@ class ChannelOutput:
             # The client has closed the channel; the server has not let go of the session
             # yet (it does once the input it still holds is consumed). Nothing more goes.
             self.close()
+        if self._congestion_timer is None:
+            self._check_congestion()
+
+    def _check_congestion(self) -> None:
+        """Hold the writers while the socket holds over MAX_QUEUED_BYTES unsent, and look
+        again every _CONGESTION_CHECK until it has half that (called on the loop)."""
+        self._congestion_timer = None
+        queued = 0 if self._closed else self._queued_bytes()
+        congested = queued > (MAX_QUEUED_BYTES // 2 if self._congested else MAX_QUEUED_BYTES)
+        if congested != self._congested:
+            with self._condition:
+                self._congested = congested
+                if not congested and not self._paused:  # caught up: as in resume()
+                    self._unwaited = 0
+                    self._dropping = False
+                    if self._dropped and not self._flush_scheduled:
+                        self._flush_scheduled = True  # to say what was dropped
+                        self._loop.call_soon(self._flush_from_writers)
+                self._condition.notify_all()
+        if congested:
+            self._congestion_timer = self._loop.call_later(
+                _CONGESTION_CHECK, self._check_congestion
+            )
 
 
 class SessionTextStream(io.TextIOBase):
@@ -284,35 +341,53 @@ class ChannelInput(io.TextIOBase):
                 self._pause_reading()
             self._condition.notify_all()
 
-    def feed_typed(self, text: str, echo: Callable[[str], object]) -> None:
+    def feed_typed(self, text: str, echo: Callable[[str], object], *, quiet: bool = False) -> None:
         """Keys typed on a terminal while code runs (called on the loop).
 
         Handled as a terminal's line discipline would (ICANON, ECHO, ICRNL): echoed, edited
         with Backspace and Ctrl-U, and readable a line at a time, on Enter; Ctrl-D on an
         empty line is end-of-file for that read. Escape sequences (arrows, terminal
-        replies) are dropped rather than echoed. While :meth:`divert_typed` has a sink, the
+        replies) are dropped rather than echoed. What one call echoes goes out in one
+        write (one SSH packet, not one per key). While :meth:`divert_typed` has a sink, the
         keys go there instead, as typed.
+
+        At most ``MAX_TYPEAHEAD`` characters are kept (unread lines and the line being
+        typed): past that, keys are dropped and the bell rings once per call, as a full
+        tty does (IMAXBEL). The channel is never paused for them: a Ctrl-C must get
+        through. Nothing is echoed while the client is not reading (``quiet``).
         """
         sink = self._typed_sink
         if sink is not None:
             sink(text)
             return
-        for char in _ESCAPE_SEQUENCE.sub("", text):
-            if char in "\r\n":
-                echo("\r\n")
+        echoed: list[str] = []
+        bell = False
+        for token in _TYPED_TOKEN.findall(_ESCAPE_SEQUENCE.sub("", text)):
+            if token in "\r\n":
+                if len(self._line) + len(self._buffer) >= MAX_TYPEAHEAD:
+                    bell = True
+                    continue
+                echoed.append("\r\n")
                 self._commit_line("\n")
-            elif char in "\x7f\x08":
+            elif token in "\x7f\x08":
                 if self._line:
                     self._line = self._line[:-1]
-                    echo("\b \b")
-            elif char == "\x15":
-                echo("\b \b" * len(self._line))
+                    echoed.append("\b \b")
+            elif token == "\x15":
+                echoed.append("\b \b" * len(self._line))
                 self._line = ""
-            elif char == "\x04":
+            elif token == "\x04":
                 self._commit_line("")
-            elif char >= " " or char == "\t":
-                self._line += char
-                echo(char)
+            elif token >= " " or token == "\t":
+                room = MAX_TYPEAHEAD - len(self._line) - len(self._buffer)
+                if len(token) > room:
+                    token, bell = token[: max(room, 0)], True
+                self._line += token
+                echoed.append(token)
+        if bell:
+            echoed.append("\a")
+        if echoed and not quiet:
+            echo("".join(echoed))
 
     def divert_typed(self, sink: Callable[[str], object] | None) -> None:
         """Hand keys typed on the terminal to ``sink`` (called on the loop), unechoed and

@@ -1,6 +1,7 @@
-"""What the manhole changes in a client connection's transport, and why.
+"""What the manhole changes in a client connection's transport, and why; and how much
+it holds unsent.
 
-asyncssh has no option for either change, so both reach into its connection (its
+asyncssh has no option for any of these changes, so they reach into its connection (its
 ``data_received`` and ``_transport``); each keeps asyncssh's behaviour otherwise.
 """
 
@@ -13,15 +14,57 @@ from typing import Any
 
 import asyncssh
 
-__all__ = ["tune_connection"]
+__all__ = ["tune_connection", "unsent_bytes"]
+
+
+# Bytes from one client that asyncssh decrypts and handles in one turn of the loop.
+_TURN_BYTES = 8 * 1024
 
 
 def tune_connection(conn: asyncssh.SSHServerConnection) -> None:
-    """Apply both changes below to a connection just made."""
-    _acknowledge_at_once(conn)
+    """Apply the changes below to a connection just made."""
     transport = getattr(conn, "_transport", None)
     if isinstance(transport, asyncio.Transport):
+        _take_turns(conn, transport)
         conn._transport = _SilentWhenClosed(transport)  # type: ignore[assignment]
+    _acknowledge_at_once(conn)
+
+
+def _take_turns(conn: asyncssh.SSHServerConnection, transport: asyncio.Transport) -> None:
+    """Hand asyncssh what the client sent at most _TURN_BYTES per turn of the loop.
+
+    asyncssh decrypts and handles every packet of a read before it returns, and one read
+    takes up to 256 kB: 2,500 small packets (a storm of window-change requests) held the
+    loop, and every other session, for half a second. Past _TURN_BYTES the rest waits
+    for the next turn, with the socket no longer read meanwhile (so nothing overtakes
+    it, not even the end of the connection).
+    """
+    receive = conn.data_received
+    waiting = bytearray()
+    loop = asyncio.get_running_loop()
+
+    def next_turn() -> None:
+        if transport.is_closing():
+            waiting.clear()
+            return
+        chunk = bytes(waiting[:_TURN_BYTES])
+        del waiting[:_TURN_BYTES]
+        receive(chunk)
+        if waiting:
+            loop.call_soon(next_turn)
+        elif not transport.is_closing():
+            transport.resume_reading()
+
+    def data_received(data: bytes, datatype: int | None = None) -> None:
+        if not waiting and len(data) <= _TURN_BYTES:
+            receive(data)
+            return
+        if not waiting:
+            transport.pause_reading()
+            loop.call_soon(next_turn)
+        waiting.extend(data)
+
+    conn.data_received = data_received  # type: ignore[method-assign]
 
 
 def _acknowledge_at_once(conn: asyncssh.SSHServerConnection) -> None:
@@ -67,3 +110,16 @@ class _SilentWhenClosed:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+def unsent_bytes(conn: asyncssh.SSHServerConnection) -> int:
+    """Bytes the connection's socket holds, written but not yet sent (0 once it is gone).
+
+    The SSH window does not bound this: a client may announce a window of 4 GB and read
+    nothing, and asyncssh then writes all it is given into the transport, whose buffer
+    grows without end. Sessions make their writers wait on this instead (see
+    :class:`~manhole_ssh.streams.ChannelOutput`).
+    """
+    transport = getattr(conn, "_transport", None)
+    size = getattr(transport, "get_write_buffer_size", None)
+    return int(size()) if size is not None else 0

@@ -165,8 +165,12 @@ PRIVATE_NAMES = {
     "ptpython.completer:PythonCompleter": ["_complete_python_while_typing", "_jedi_completer"],
     "jedi.api:Script": ["_inference_state"],
     "asyncssh.connection:SSHServerConnection": ["_validate_openssh_certificate"],
+    "asyncssh.channel:SSHServerChannel": ["_process_env_request"],  # session.py: env refused
     "asyncssh.public_key:SSHOpenSSHCertificate": ["_key_id", "_serial"],
-    "sys": ["_current_frames"],
+    "sys": ["_current_frames", "_getframe"],
+    # debug/tasks.py: what a task waits on, and who awaits it, before Python 3.14
+    "asyncio.tasks:Task": ["_fut_waiter"],
+    "asyncio.tasks:_GatheringFuture": ["_children"],
     "pydoc:Helper": ["_gettopic"],
     "asyncio.selector_events:BaseSelectorEventLoop": [
         "_add_reader",
