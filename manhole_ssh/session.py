@@ -18,7 +18,6 @@ import logging
 import os
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -592,22 +591,14 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         assert self._executor is not None
         number = self._audit_statement_start(source)
         started = time.monotonic()
-        running_in: list[str] = []  # the worker's name while the job runs (set there)
-
-        def tracked() -> str:
-            running_in.append(threading.current_thread().name)
-            try:
-                return job()
-            finally:
-                running_in.clear()
-
         try:
-            outcome = await self._executor.run(tracked)
-        except asyncio.CancelledError:  # the session ended while the statement ran
+            outcome = await self._executor.run(job)
+        except asyncio.CancelledError:  # the session ended (and closed its executor) first
+            thread = self._executor.left_running_in
             how = (
-                f"still running in thread {running_in[0]!r} when the session ended"
-                if running_in
-                else "the session ended before the statement did"
+                f"still running in thread {thread!r} when the session ended"
+                if thread is not None
+                else "not run: the session ended before it started"
             )
             self._audit_statement(source, how, time.monotonic() - started, number)
             raise
