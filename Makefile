@@ -1,11 +1,13 @@
-# manhole-ssh: `make demo` runs a live service with a manhole; `make test` runs the tests.
+# manhole-ssh: `make demo` runs a live service with a manhole; `make test` runs the tests;
+# `make docs` builds the site; `make test-all` runs the suite on every supported CPython;
+# `make release-check` builds the wheel and sdist, checks them, and installs the wheel.
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 2222
 BIN := $(VENV)/bin
 KEYS := keys
 
-.PHONY: demo test lint keys bench clean
+.PHONY: demo test test-all lint docs docs-serve release-check keys bench clean
 
 $(BIN)/manhole-ssh: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +34,30 @@ demo: $(BIN)/manhole-ssh keys
 test: $(BIN)/manhole-ssh
 	$(BIN)/pytest -n 2
 
+# The suite on each supported CPython found (3.11, 3.12; pyenv's too), each in a nox venv.
+test-all: $(BIN)/nox
+	$(BIN)/nox
+
+$(BIN)/nox $(BIN)/twine: $(BIN)/manhole-ssh
+	$(BIN)/pip install --quiet -e '.[release]'
+
+$(BIN)/mkdocs: $(BIN)/manhole-ssh
+	$(BIN)/pip install --quiet -e '.[docs]'
+
+# The site, into site/; a broken link, a missing snippet file or a bad reference fails it.
+docs: $(BIN)/mkdocs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(BIN)/mkdocs
+	$(BIN)/mkdocs serve
+
+# python -m build, twine check, then the wheel in a fresh venv runs the quickstart.
+release-check: $(BIN)/twine
+	$(BIN)/pytest -p no:cacheprovider -m release tests/test_release.py
+
 lint: $(BIN)/manhole-ssh
-	$(BIN)/ruff check manhole_ssh tests $(wildcard bench)
-	$(BIN)/ruff format --check manhole_ssh tests $(wildcard bench)
+	$(BIN)/ruff check manhole_ssh tests $(wildcard bench) docs noxfile.py
+	$(BIN)/ruff format --check manhole_ssh tests $(wildcard bench) docs noxfile.py
 	$(BIN)/mypy
 
 # The figures of bench/, each beside a baseline. sshd (openssh-server) runs the OpenSSH
@@ -52,6 +75,6 @@ bench: $(BIN)/manhole-ssh
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist site .nox *.egg-info .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -f $(KEYS)/ssh_host_* $(KEYS)/id_* $(KEYS)/authorized_keys

@@ -91,7 +91,8 @@ def install(
         callable returning the lines (keys held in a secret store). Each is re-read at
         every login; a callable runs on the manhole's thread, so it should be quick.
     :param host_key: the server's private key file; by default
-        ``$XDG_STATE_HOME/manhole-ssh/ssh_host_ed25519_key``, made on first use.
+        ``$XDG_STATE_HOME/manhole-ssh/ssh_host_ed25519_key``, made on first use
+        (``manhole-ssh host-key`` makes it beforehand and prints its fingerprint).
     :param locals: names every session starts with (the live objects, not copies).
     :param loop: the host's asyncio loop, where top-level ``await`` runs; taken
         automatically when ``install()`` is called from a running loop.

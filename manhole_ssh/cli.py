@@ -1,4 +1,5 @@
-"""The ``manhole-ssh`` command: ``demo``, ``run``, ``list``, ``connect``, ``keygen``, ``proxy``."""
+"""The ``manhole-ssh`` command: ``demo``, ``run``, ``list``, ``connect``, ``keygen``,
+``host-key``, ``proxy``."""
 
 from __future__ import annotations
 
@@ -167,6 +168,30 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host_key(args: argparse.Namespace) -> int:
+    """Print the host key's fingerprint and public key, making the default key if it
+    is missing: what a client will be shown is then known before the first connection
+    (a manhole makes its default key only when someone first connects)."""
+    from .config import default_host_key_path
+    from .hostkey import fingerprint_of, host_public_key, public_key_line, write_host_key
+
+    path = Path(args.path) if args.path else default_host_key_path()
+    if not path.exists():
+        if args.path:
+            raise ConfigError(f"host key {path} does not exist: make it with `manhole-ssh keygen`")
+        try:
+            write_host_key(path)
+            print(f"made {path} (mode 0600)", file=sys.stderr)
+        except FileExistsError:
+            pass  # a manhole made it meanwhile: show that one
+    public_key = host_public_key(path)
+    if public_key is None:
+        raise ConfigError(f"host key {path} is not an OpenSSH private key")
+    print(f"ED25519 {fingerprint_of(public_key)} {path}")
+    print(public_key_line(public_key))  # for known_hosts: [127.0.0.1]:PORT ssh-ed25519 AAAA…
+    return 0
+
+
 def _proxy(args: argparse.Namespace) -> int:
     """Relay standard input and output to a manhole's Unix socket: ssh's ProxyCommand."""
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -239,6 +264,11 @@ def _parser() -> argparse.ArgumentParser:
         "keygen", help="write a new ed25519 key (PATH, 0600) and its public half (PATH.pub)"
     )
     keygen.add_argument("path")
+    host_key = commands.add_parser(
+        "host-key",
+        help="print the host key's fingerprint (the default key, made now if missing)",
+    )
+    host_key.add_argument("path", nargs="?", help="a host key file (default: the default key)")
     proxy = commands.add_parser(
         "proxy", help="relay stdin/stdout to a manhole's Unix socket (ssh's ProxyCommand)"
     )
@@ -286,6 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return list_manholes()
         if args.command == "connect":
             return _connect(args.arguments)
+        if args.command == "host-key":
+            return _host_key(args)
         return _keygen(args)
     except ConfigError as error:
         print(f"manhole-ssh: {error}", file=sys.stderr)

@@ -29,6 +29,8 @@ from manhole_ssh.connecting import Record, read_records
 from manhole_ssh.hostkey import write_host_key
 
 HOST_APP = Path(__file__).with_name("host_app.py")
+# The recipes of the documentation: apps the tests start as the pages show them.
+RECIPES = Path(__file__).resolve().parent.parent / "docs" / "recipes"
 
 if shutil.which("ssh") is None:
     pytest.exit("the OpenSSH client (ssh) is needed: apt-get install openssh-client", returncode=3)
@@ -61,6 +63,19 @@ class Keys:
     other_key: Path  # a valid key that is not authorized
     authorized_keys: Path
     host_key: Path
+
+
+@pytest.fixture
+def default_keys(keys: Keys, tmp_path: Path) -> dict[str, str]:
+    """HOME and XDG_STATE_HOME for a program that uses the default key files, as the recipes
+    do: ~/.ssh/authorized_keys holds the client key, the default host key is keys.host_key."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True, mode=0o700)
+    shutil.copy(keys.authorized_keys, home / ".ssh" / "authorized_keys")
+    state = home / ".local" / "state" / "manhole-ssh"
+    state.mkdir(parents=True, mode=0o700)
+    shutil.copy(keys.host_key, state / keys.host_key.name)
+    return {"HOME": str(home), "XDG_STATE_HOME": str(home / ".local" / "state")}
 
 
 @pytest.fixture

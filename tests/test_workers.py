@@ -4,6 +4,7 @@ down, lands in a process that serves, and says why a process has none."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import Keys, Launch, exec_code, records_of, wait_for
+from conftest import RECIPES, Keys, Launch, exec_code, records_of, wait_for
 
 from manhole_ssh.workers import parent_pid_of, reloader_parent
 
@@ -59,27 +60,17 @@ def stderr_of(process: subprocess.Popen[str], until: str, timeout: float = 30) -
     return "".join(seen)
 
 
-WSGI_APP = """
-import os, manhole_ssh
-{install}
-
-def app(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [str(os.getpid()).encode()]
-"""
-
-
 def test_gunicorn_workers_with_a_fixed_port_keep_serving(
-    keys: Keys, launch: Launch, tmp_path: Path
+    keys: Keys, default_keys: dict[str, str], launch: Launch, tmp_path: Path
 ) -> None:
-    """install(port=P) in wsgi.py under gunicorn --workers 2: one worker gets the manhole,
-    the other logs why it has none and what to do, and the site serves."""
+    """install(port=P) in wsgi.py (docs/recipes/wsgi_app.py) under gunicorn --workers 2: one
+    worker gets the manhole, the other logs why it has none and what to do, and the site
+    serves."""
     port, http_port = free_port(), free_port()
-    (tmp_path / "wsgi_app.py").write_text(
-        WSGI_APP.format(install=install_line(keys, f"port={port}"))
-    )
+    shutil.copy(RECIPES / "wsgi_app.py", tmp_path)
     gunicorn = [sys.executable, "-m", "gunicorn", "--workers", "2"]
-    server = launch([*gunicorn, "--bind", f"127.0.0.1:{http_port}", "wsgi_app:app"], {}, tmp_path)
+    env = {**default_keys, "MANHOLE_PORT": str(port)}
+    server = launch([*gunicorn, "--bind", f"127.0.0.1:{http_port}", "wsgi_app:app"], env, tmp_path)
     log = stderr_of(server, "is taken")
     assert "and this process is one of several workers of process" in log
     assert "give port=0 or a socket path with {pid}" in log
@@ -90,35 +81,18 @@ def test_gunicorn_workers_with_a_fixed_port_keep_serving(
     assert server.poll() is None
 
 
-ASGI_APP = """
-import os, manhole_ssh
-
-async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                {install}
-                await send({{"type": "lifespan.startup.complete"}})
-            else:
-                await send({{"type": "lifespan.shutdown.complete"}})
-                return
-    await send({{"type": "http.response.start", "status": 200, "headers": []}})
-    await send({{"type": "http.response.body", "body": str(os.getpid()).encode()}})
-"""
-
-
 def test_uvicorn_workers_with_a_fixed_port_keep_serving(
-    keys: Keys, launch: Launch, tmp_path: Path
+    keys: Keys, default_keys: dict[str, str], launch: Launch, tmp_path: Path
 ) -> None:
-    """uvicorn --workers 2 (spawned workers), install() in the lifespan start-up."""
+    """uvicorn --workers 2 (spawned workers), install() in the lifespan start-up
+    (docs/recipes/asgi_app.py)."""
     pytest.importorskip("uvicorn")
     port, http_port = free_port(), free_port()
-    (tmp_path / "asgi_app.py").write_text(
-        ASGI_APP.format(install=install_line(keys, f"port={port}"))
-    )
+    shutil.copy(RECIPES / "asgi_app.py", tmp_path)
     uvicorn = [sys.executable, "-m", "uvicorn", "--workers", "2", "--port", str(http_port)]
-    server = launch([*uvicorn, "asgi_app:app"], {}, tmp_path)
+    server = launch(
+        [*uvicorn, "asgi_app:app"], {**default_keys, "MANHOLE_PORT": str(port)}, tmp_path
+    )
     log = stderr_of(server, "is taken")
     assert "one of several workers of process" in log
     assert http_get(http_port).isdigit()
@@ -129,41 +103,13 @@ def test_uvicorn_workers_with_a_fixed_port_keep_serving(
     assert server.poll() is None
 
 
-DJANGO_FILES = {
-    "manage.py": """
-import os, sys
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djapp.settings")
-from django.core.management import execute_from_command_line
-execute_from_command_line(sys.argv)
-""",
-    "djapp/__init__.py": "",
-    "djapp/settings.py": """
-SECRET_KEY = "test"
-DEBUG = True
-ALLOWED_HOSTS = ["*"]
-ROOT_URLCONF = "djapp.urls"
-INSTALLED_APPS = ["djapp.apps.ManholeApp"]
-DATABASES = {}
-""",
-    "djapp/apps.py": """
-import os, manhole_ssh
+# docs/recipes/django without its install(): for `manhole-ssh run manage.py runserver`.
+PLAIN_DJANGO_APPS = """
 from django.apps import AppConfig
 
 class ManholeApp(AppConfig):
     name = "djapp"
-
-    def ready(self):
-        if os.environ.get("WITH_INSTALL"):
-            {install}
-""",
-    "djapp/urls.py": """
-import os
-from django.http import HttpResponse
-from django.urls import path
-
-urlpatterns = [path("", lambda request: HttpResponse(str(os.getpid())))]
-""",
-}
+"""
 
 
 def write_files(folder: Path, files: dict[str, str]) -> None:
@@ -173,26 +119,26 @@ def write_files(folder: Path, files: dict[str, str]) -> None:
 
 
 def test_django_runserver_manhole_is_in_the_serving_child(
-    keys: Keys, launch: Launch, tmp_path: Path
+    keys: Keys, default_keys: dict[str, str], launch: Launch, tmp_path: Path
 ) -> None:
-    """runserver with its autoreloader: install(port=P) in AppConfig.ready(), and
-    `manhole-ssh run manage.py runserver`, each listen in the child that serves
-    (RUN_MAIN=true), not in the reloader parent; the site serves."""
+    """runserver with its autoreloader: install(port=P) in AppConfig.ready()
+    (docs/recipes/django), and `manhole-ssh run manage.py runserver`, each listen in the
+    child that serves (RUN_MAIN=true), not in the reloader parent; the site serves."""
     pytest.importorskip("django")
     port, http_ports = free_port(), (free_port(), free_port())
-    files = dict(DJANGO_FILES)
-    files["djapp/apps.py"] = files["djapp/apps.py"].format(
-        install=install_line(keys, f"port={port}")
-    )
-    write_files(tmp_path, files)
+    shutil.copytree(RECIPES / "django", tmp_path / "in_code")
+    shutil.copytree(RECIPES / "django", tmp_path / "wrapped")
+    write_files(tmp_path / "wrapped", {"djapp/apps.py": PLAIN_DJANGO_APPS})
     runserver = ["manage.py", "runserver", "--skip-checks"]
     in_code = launch(
-        [sys.executable, *runserver, f"127.0.0.1:{http_ports[0]}"], {"WITH_INSTALL": "1"}, tmp_path
+        [sys.executable, *runserver, f"127.0.0.1:{http_ports[0]}"],
+        {**default_keys, "MANHOLE_PORT": str(port)},
+        tmp_path / "in_code",
     )
     wrapped = launch(
         [sys.executable, "-m", "manhole_ssh", "run", *runserver, f"127.0.0.1:{http_ports[1]}"],
         {},
-        tmp_path,
+        tmp_path / "wrapped",
     )
     served_by = {int(http_get(http_port)) for http_port in http_ports}
     records = records_of(count=2, timeout=30)
@@ -205,12 +151,11 @@ def test_django_runserver_manhole_is_in_the_serving_child(
         assert answer.stdout == "'true'\n", answer.stderr
 
 
-FLASK_APP = """
-import os, manhole_ssh
+# docs/recipes/flask_app.py without its install(): for `manhole-ssh run -m flask`.
+PLAIN_FLASK_APP = """
+import os
 from flask import Flask
 
-if os.environ.get("WITH_INSTALL"):
-    {install}
 app = Flask(__name__)
 
 @app.route("/")
@@ -220,22 +165,27 @@ def pid():
 
 
 def test_flask_debug_manhole_is_in_the_serving_child(
-    keys: Keys, launch: Launch, tmp_path: Path
+    keys: Keys, default_keys: dict[str, str], launch: Launch, tmp_path: Path
 ) -> None:
-    """flask run --debug: a module-level install(port=P), and `manhole-ssh run -m flask`,
-    each put the manhole in Werkzeug's child that serves, and requests succeed."""
+    """flask run --debug: a module-level install(port=P) (docs/recipes/flask_app.py), and
+    `manhole-ssh run -m flask`, each put the manhole in Werkzeug's child that serves, and
+    requests succeed."""
     pytest.importorskip("flask")
     port = free_port()
-    (tmp_path / "flask_app.py").write_text(
-        FLASK_APP.format(install=install_line(keys, f"port={port}"))
-    )
+    shutil.copy(RECIPES / "flask_app.py", tmp_path)
+    (tmp_path / "plain_app.py").write_text(PLAIN_FLASK_APP)
     http_ports = free_port(), free_port()
-    flask = ["-m", "flask", "--app", "flask_app", "run", "--debug"]
+
+    def flask(app: str, http_port: int) -> list[str]:
+        return ["-m", "flask", "--app", app, "run", "--debug", "--port", str(http_port)]
+
     in_code = launch(
-        [sys.executable, *flask, "--port", str(http_ports[0])], {"WITH_INSTALL": "1"}, tmp_path
+        [sys.executable, *flask("flask_app", http_ports[0])],
+        {**default_keys, "MANHOLE_PORT": str(port)},
+        tmp_path,
     )
     wrapped = launch(
-        [sys.executable, "-m", "manhole_ssh", "run", *flask, "--port", str(http_ports[1])],
+        [sys.executable, "-m", "manhole_ssh", "run", *flask("plain_app", http_ports[1])],
         {},
         tmp_path,
     )
