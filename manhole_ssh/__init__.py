@@ -18,7 +18,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .config import COMMAND_LINE, ConfigError, spelled
+from .config import COMMAND_LINE, spelled
+from .errors import ConfigError
 from .listeners import AddressInUse
 from .manhole import Manhole
 from .workers import reloader_parent, several_reason

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .config import ConfigError, spelled
+from .config import KeysCallable, KeySource, spelled
+from .errors import ConfigError
 from .filemodes import check_not_writable_by_others, read_checked_text
 
 if TYPE_CHECKING:
@@ -47,11 +48,6 @@ def _key_lines(text: str) -> list[tuple[int, str]]:
         for number, line in enumerate(text.splitlines(), start=1)
         if line.strip() and not line.lstrip().startswith("#")
     ]
-
-
-KeysCallable = Callable[[], "str | Iterable[str]"]
-"""A source of keys held elsewhere (a secret store): returns authorized_keys lines."""
-KeySource = Path | KeysCallable
 
 
 def describe_sources(sources: Sequence[KeySource]) -> str:

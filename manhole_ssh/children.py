@@ -52,7 +52,8 @@ def install_in_serving_child() -> None:
     try:
         import manhole_ssh
 
-        from .config import COMMAND_LINE, ConfigError, environment_options, options_given_through
+        from .config import COMMAND_LINE, environment_options, options_given_through
+        from .errors import ConfigError
 
         with options_given_through(COMMAND_LINE, {}):
             manhole_ssh.install(**environment_options())

@@ -10,18 +10,22 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .errors import ConfigError
+
+KeysCallable = Callable[[], "str | Iterable[str]"]
+"""A source of keys held elsewhere (a secret store): returns authorized_keys lines."""
+KeySource = Path | KeysCallable
+
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Sequence
     from typing import TypeAlias
-
-    from .auth import KeysCallable, KeySource
 
     _OneSource: TypeAlias = str | os.PathLike[str] | KeysCallable
     AuthorizedKeysOption: TypeAlias = _OneSource | Sequence[_OneSource] | None
@@ -31,6 +35,8 @@ __all__ = [
     "DEFAULT_PORT",
     "Config",
     "ConfigError",
+    "KeySource",
+    "KeysCallable",
     "Limits",
     "default_host_key_path",
     "environment_enabled",
@@ -42,10 +48,6 @@ __all__ = [
 
 DEFAULT_PORT = 2222
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
-
-
-class ConfigError(Exception):
-    """An option or a file it names cannot be used; the message says how to fix it."""
 
 
 def default_host_key_path() -> Path:

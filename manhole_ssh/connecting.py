@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .config import ConfigError
 from .discovery import (
     DiscoveryError,
     is_zombie,
@@ -22,6 +21,7 @@ from .discovery import (
     remove_record,
     runtime_folder,
 )
+from .errors import ConfigError
 
 __all__ = ["Record", "connect", "holder_of", "list_manholes", "read_records"]
 

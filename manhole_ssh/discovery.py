@@ -20,6 +20,8 @@ import stat
 import sys
 from pathlib import Path
 
+from .errors import DiscoveryError
+
 __all__ = [
     "DiscoveryError",
     "is_zombie",
@@ -32,10 +34,6 @@ __all__ = [
 ]
 
 FOLDER_NAME = "manhole-ssh"
-
-
-class DiscoveryError(Exception):
-    """The runtime folder cannot be used safely; the message says why."""
 
 
 def runtime_folder(create: bool = False) -> Path:

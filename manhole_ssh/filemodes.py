@@ -20,7 +20,7 @@ import os
 import stat
 from pathlib import Path
 
-from .config import ConfigError
+from .errors import ConfigError
 
 __all__ = [
     "check_not_writable_by_others",

@@ -8,7 +8,7 @@ import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import ConfigError
+from .errors import ConfigError
 from .filemodes import open_checked, resolve_checked
 
 if TYPE_CHECKING:

@@ -17,6 +17,8 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
+from .errors import KrlError
+
 __all__ = ["KRL_MAGIC", "KeyRevocationList", "KrlError", "parse_krl"]
 
 KRL_MAGIC = b"SSHKRL\n\0"
@@ -36,10 +38,6 @@ _CERT_KEY_ID = 0x23
 _CERT_EXTENSION = 0x39
 
 _U64_MAX = 2**64 - 1
-
-
-class KrlError(ValueError):
-    """The KRL cannot be read; the message says where and why."""
 
 
 class _Reader:

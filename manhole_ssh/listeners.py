@@ -9,15 +9,12 @@ import socket
 import stat
 from pathlib import Path
 
-from .config import ConfigError, spelled
+from .config import spelled
+from .errors import AddressInUse, ConfigError
 from .filemodes import check_not_writable_by_others
 from .originals import socket_class
 
 __all__ = ["AddressInUse", "bind_tcp", "bind_unix", "peer_credentials"]
-
-
-class AddressInUse(ConfigError):
-    """The port or socket path asked for is held by another program (or another manhole)."""
 
 
 _BACKLOG = 64

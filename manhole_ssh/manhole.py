@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import originals
 from .auth import describe_sources, precheck_authorized_keys
-from .config import Config, ConfigError
+from .config import Config
+from .errors import ConfigError
 from .filemodes import check_opened, resolve_checked
 from .green import import_early_if_green
 from .helpers import MANHOLE_THREAD_PREFIX

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from .config import ConfigError
+from .errors import ConfigError
 from .filemodes import check_private
 
 __all__ = ["Recording", "prepare_recordings_folder"]

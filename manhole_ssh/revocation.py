@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import ConfigError
+from .errors import ConfigError
 from .filemodes import check_not_writable_by_others, read_checked_bytes
 from .krl import KRL_MAGIC, KeyRevocationList, KrlError, parse_krl
 
