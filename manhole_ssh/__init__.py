@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from .config import COMMAND_LINE, spelled
 from .errors import ConfigError
-from .listeners import AddressInUse
 from .manhole import Manhole
+from .server.listeners import AddressInUse
 from .workers import reloader_parent, several_reason
 
 if TYPE_CHECKING:
@@ -217,7 +217,7 @@ def _decline_if_one_of_several(manhole: Manhole, error: AddressInUse) -> None:
     naming the holder if it is a manhole. In one of several processes of a service (a
     worker, a reloader's child), the service must not fail for it: log and go on without
     a manhole. :raises ConfigError:"""
-    from .connecting import holder_of
+    from .discovery import holder_of
 
     config = manhole.config
     holder = holder_of(config.port if config.listen_tcp else None, config.socket_path)

@@ -24,21 +24,20 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from . import originals
-from .auth import describe_sources, precheck_authorized_keys
+from .access.authorized_keys import describe_sources, precheck_authorized_keys
+from .access.file_modes import check_opened, resolve_checked
+from .access.host_key import fingerprint_of, host_public_key, precheck_host_key, public_key_line
 from .config import Config
 from .errors import ConfigError
-from .filemodes import check_opened, resolve_checked
-from .green import import_early_if_green
-from .helpers import MANHOLE_THREAD_PREFIX
-from .hostkey import fingerprint_of, host_public_key, precheck_host_key, public_key_line
-from .listeners import bind_tcp, bind_unix
+from .green import originals
+from .server.listeners import bind_tcp, bind_unix
+from .session.namespace import MANHOLE_THREAD_PREFIX
 
 if TYPE_CHECKING:
     import asyncio
 
     from .audit import AuditFile
-    from .server import ServerSettings
+    from .server.ssh_server import ServerSettings
 
 __all__ = ["Manhole"]
 
@@ -147,7 +146,7 @@ class Manhole:
         config = self.config
         precheck_authorized_keys(config.authorized_keys)
         if config.revoked_keys_path is not None:
-            from .revocation import precheck_revoked_keys
+            from .access.revocation import precheck_revoked_keys
 
             precheck_revoked_keys(config.revoked_keys_path)
         precheck_host_key(config.host_key_path, create_if_missing=config.host_key_is_default)
@@ -157,12 +156,12 @@ class Manhole:
             self._host_public_key = host_public_key(config.host_key_path)
             self.host_key_fingerprint = fingerprint_of(self._host_public_key)
         if config.session_recordings is not None:
-            from .recording import prepare_recordings_folder
+            from .session.recording import prepare_recordings_folder
 
             prepare_recordings_folder(config.session_recordings)
         if config.audit_file is not None:
             self._audit_file = open_audit_file(config.audit_file)
-        import_early_if_green()
+        _import_early_if_green()
         try:
             if config.activate_on is None:
                 self._listen()
@@ -173,7 +172,7 @@ class Manhole:
                 self._audit_file.detach()
             raise
         self._wakeup_read, self._wakeup_write = os.pipe()
-        # A real OS thread even in a gevent or eventlet host (see originals.py).
+        # A real OS thread even in a gevent or eventlet host (see green/originals.py).
         self._thread = originals.Thread(
             target=self._thread_main, name=MANHOLE_THREAD_PREFIX, daemon=config.daemon
         )
@@ -433,7 +432,7 @@ class Manhole:
     def _run_server(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        from .realloop import RealThreadPool, new_event_loop
+        from .green.real_loop import RealThreadPool, new_event_loop
 
         loop = new_event_loop()
         # prompt_toolkit completes and suggests in the loop's executor: name its threads
@@ -459,10 +458,10 @@ class Manhole:
     async def _serve(self) -> None:
         import asyncio
 
-        from .auth import AuthorizedKeys
-        from .hostkey import load_host_key
-        from .revocation import RevokedKeys
-        from .server import ServerSettings, shut_down, start_server
+        from .access.authorized_keys import AuthorizedKeys
+        from .access.host_key import load_host_key
+        from .access.revocation import RevokedKeys
+        from .server.ssh_server import ServerSettings, shut_down, start_server
 
         config = self.config
         self._stop_requested = asyncio.Event()
@@ -506,3 +505,21 @@ class Manhole:
             if config.end_sessions_on_key_removal:
                 watcher.cancel()
             await shut_down(acceptors, settings, self._stop_timeout)
+
+
+def _import_early_if_green() -> None:
+    """Where a green library is loaded, import what serving needs (asyncssh, ptpython, the
+    server's modules) now, in the caller's thread, instead of on the manhole's thread at
+    the first connection. Two reasons:
+
+    - importing asyncssh runs ``ldconfig`` (``ctypes.util.find_library``), and gevent's
+      patched ``subprocess`` starts processes from the main thread only;
+    - a gunicorn gevent worker patches right after the fork, while its manhole is already
+      up: gevent then rewrites the import locks held at that moment, and an import under
+      way on the manhole's thread fails ("cannot release un-acquired lock").
+
+    The cost is what any host pays at its first connection (about half a second, and the
+    memory of asyncssh, cryptography and ptpython), paid at ``install()`` or at the fork.
+    """
+    if originals.green_possible():
+        from .server import ssh_server  # noqa: F401

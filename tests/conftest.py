@@ -25,8 +25,8 @@ import pexpect
 import pyte
 import pytest
 
-from manhole_ssh.connecting import Record, read_records
-from manhole_ssh.hostkey import write_host_key
+from manhole_ssh.access.host_key import write_host_key
+from manhole_ssh.discovery import Record, read_records
 
 HOST_APP = Path(__file__).with_name("host_app.py")
 

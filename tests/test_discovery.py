@@ -14,8 +14,7 @@ import pytest
 from conftest import Host, Keys, Launch, start_host, stop_host, wait_for, write_key_pair
 
 import manhole_ssh
-from manhole_ssh.connecting import read_records
-from manhole_ssh.discovery import is_zombie
+from manhole_ssh.discovery import is_zombie, read_records
 
 
 def manhole_cli(*arguments: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:

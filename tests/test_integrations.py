@@ -136,7 +136,7 @@ def test_gunicorn_workers_each_have_a_manhole(
     assert all(str(pid) in listed for pid in by_pid)
     green = None if worker_class == "sync" else worker_class
     code = (
-        "import os; from manhole_ssh.originals import green_library; "
+        "import os; from manhole_ssh.green.originals import green_library; "
         "(os.getpid(), os.getppid(), type(__import__('__main__')).__name__, green_library())"
     )
     for pid in workers:
