@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from bench import (
+    breakpoint_cost,
     connect_to_prompt,
     eval_round_trip,
     exec_round_trip,
@@ -37,6 +38,7 @@ def main() -> None:
         isolation,
         peer,
         green_stall,
+        breakpoint_cost,
     ):
         print(f"running {module.__name__} …", flush=True)
         rows += module.measure()

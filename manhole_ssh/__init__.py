@@ -29,7 +29,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("manhole_ssh")
 
-__all__ = ["ConfigError", "Manhole", "install", "uninstall"]
+__all__ = [
+    "ConfigError",
+    "Manhole",
+    "breakpoint",
+    "install",
+    "set_trace",
+    "set_trace_async",
+    "uninstall",
+]
 __version__ = "0.1.0"
 
 _installed: Manhole | None = None
@@ -72,6 +80,7 @@ def install(
     end_sessions_on_key_removal: bool = False,
     allow_remote: bool = False,
     session_recordings: str | os.PathLike[str] | None = None,
+    breakpoint_timeout: float = 300.0,
 ) -> Manhole:
     """Open the manhole: an SSH server on ``bind_address:port`` (127.0.0.1:2222).
 
@@ -134,6 +143,9 @@ def install(
         authentication still applies; a warning says what is exposed.
     :param session_recordings: a folder (0700, made if missing) where each terminal
         session is recorded as an asciicast v2 file (0600) for ``asciinema play``.
+    :param breakpoint_timeout: seconds a breakpoint (:func:`set_trace`) waits for an
+        engineer to attach before its thread goes on; a location whose breakpoint timed
+        out or was let go stays quiet this long.
     :raises ConfigError: a file is missing or unsafe, the port is in use, an option is
         wrong, or a manhole is already installed.
     """
@@ -165,6 +177,7 @@ def install(
         end_sessions_on_key_removal=end_sessions_on_key_removal,
         allow_remote=allow_remote,
         session_recordings=session_recordings,
+        breakpoint_timeout=breakpoint_timeout,
         limits=Limits(
             login_grace_time=login_grace_time,
             max_auth_tries=max_auth_tries,
@@ -272,3 +285,30 @@ def uninstall() -> None:
         manhole, _installed = _installed, None
     if manhole is not None:
         manhole.stop()
+
+
+def _breakpoints() -> Any:
+    """manhole_ssh.debug.breakpoints, imported at the first breakpoint (a sys.modules
+    look-up after that: a breakpoint in a hot loop stays cheap)."""
+    module = sys.modules.get("manhole_ssh.debug.breakpoints")
+    if module is None:
+        from .debug import breakpoints as module
+    return module
+
+
+def set_trace(*, timeout: float | None = None) -> None:
+    """Park the calling thread until an engineer attaches pdb from a session
+    (``breakpoints()``, ``attach()``), or ``timeout`` seconds (``breakpoint_timeout``)
+    pass. With no manhole running, log a warning and go on."""
+    _breakpoints().set_trace(frame=sys._getframe(1), timeout=timeout)
+
+
+def breakpoint(*args: object, **kwargs: object) -> None:
+    """``PYTHONBREAKPOINT=manhole_ssh.breakpoint``: ``breakpoint()`` is :func:`set_trace`."""
+    _breakpoints().set_trace(frame=sys._getframe(1))
+
+
+async def set_trace_async(*, timeout: float | None = None) -> None:
+    """``await manhole_ssh.set_trace_async()``: wait for an engineer without blocking the
+    loop, then debug the awaiting coroutine (see ``manhole_ssh.debug.breakpoints``)."""
+    await _breakpoints().set_trace_async(timeout=timeout, frame=sys._getframe(1))

@@ -199,6 +199,9 @@ class Config(NamedTuple):
     allow_remote: bool = False  # a non-loopback bind_address was asked for explicitly
     session_recordings: Path | None = None  # a folder: record terminal sessions (asciicast)
     given_through: str = "install()"  # install(), the command line or the environment
+    # How long a breakpoint waits for an engineer before the thread goes on; also how long
+    # a location stays quiet after a breakpoint there timed out or was let go.
+    breakpoint_timeout: float = 300.0
 
     @property
     def exposed(self) -> bool:
@@ -236,6 +239,7 @@ class Config(NamedTuple):
         end_sessions_on_key_removal: bool = False,
         allow_remote: bool = False,
         session_recordings: str | os.PathLike[str] | None = None,
+        breakpoint_timeout: float = 300.0,
     ) -> Config:
         listen_tcp = socket_path is None or port is not None or bind_address is not None
         address, port = _split_address(bind_address, port)
@@ -289,7 +293,14 @@ class Config(NamedTuple):
                 else None
             ),
             given_through=_option_origins.get()[0],
+            breakpoint_timeout=_positive_seconds("breakpoint_timeout", breakpoint_timeout),
         )
+
+
+def _positive_seconds(name: str, value: object) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
+    return float(value)
 
 
 def _key_sources(option: AuthorizedKeysOption) -> tuple[KeySource, ...]:
@@ -439,6 +450,7 @@ _ENVIRONMENT_KINDS: dict[str, str] = {
     "end_sessions_on_key_removal": "bool",
     "allow_remote": "bool",
     "session_recordings": "text",
+    "breakpoint_timeout": "seconds",
 }
 ENVIRONMENT_PREFIX = "MANHOLE_SSH_"
 _TRUE = ("1", "true", "yes", "on")

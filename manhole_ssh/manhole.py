@@ -308,6 +308,13 @@ class Manhole:
             with contextlib.suppress(RuntimeError):  # the loop already closed
                 loop.call_soon_threadsafe(settings.end_sessions_of, {fingerprint}, "key revoked")
 
+    def announce(self, message: str) -> None:
+        """Tell every open session ``message`` (a breakpoint waits). Safe from any thread."""
+        loop, settings = self._loop, self._settings
+        if loop is not None and settings is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(settings.announce, message)
+
     def set_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run the top-level ``await`` of sessions started from now on on ``loop``: for a
         service that starts its loop after ``install()`` in a way sessions cannot find

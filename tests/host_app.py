@@ -1,7 +1,7 @@
 """A host process for the tests: a small service with a manhole installed on a free port.
 
 Usage: python host_app.py AUTHORIZED_KEYS HOST_KEY [--asyncio] [--chatty] [--chatty-task]
-                          [--traced] [--set NAME=VALUE]…
+                          [--traced] [--breaker] [--set NAME=VALUE]…
 
 It prints ``PORT <n>`` on stdout once the manhole is installed, then runs until killed.
 ``--asyncio`` runs the service on an asyncio loop (given to the manhole); ``--uses-prompt-toolkit``
@@ -12,7 +12,11 @@ makes a host thread print ``host-line <n>`` on the host's stdout every 20 ms;
 ``host-task-line <n>`` the same way; ``--traced``
 runs a host thread under a profile function (as a debugger, coverage or a profiler
 would) that counts its loops in ``state["traced"]``; ``--set``
-passes any other install() option (a number, or a string).
+passes any other install() option (a number, or a string); ``--breaker`` runs a host thread
+``host-breaker`` (and, with ``--asyncio``, a task) that calls ``manhole_ssh.set_trace()``
+(``set_trace_async()``) in a loop once ``state["armed"]`` is true, counting the rounds
+that went past it in ``state["passed"]`` (``state["passed_async"]``), sleeping
+``state.get("nap", 0.01)`` seconds a round (counted in ``state["rounds"]``).
 """
 
 from __future__ import annotations
@@ -47,6 +51,27 @@ def chatter() -> None:
         time.sleep(0.02)
 
 
+def breaker() -> None:
+    rounds = 0
+    while True:
+        rounds += 1
+        if state.get("armed"):
+            manhole_ssh.set_trace()
+            state["passed"] = rounds
+        state["rounds"] = rounds
+        time.sleep(state.get("nap", 0.01))
+
+
+async def async_breaker() -> None:
+    rounds = 0
+    while True:
+        rounds += 1
+        await asyncio.sleep(0.01)
+        if state.get("armed"):
+            await manhole_ssh.set_trace_async()
+            state["passed_async"] = rounds
+
+
 async def chatter_task() -> None:
     line = 0
     while True:
@@ -57,6 +82,8 @@ async def chatter_task() -> None:
 
 async def serve_forever(options: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
+    if options.breaker:
+        state["breaker_task"] = loop.create_task(async_breaker())
     if options.chatty_task:
         state["chatter"] = loop.create_task(chatter_task())
     install(options, {"host_loop": loop, "host_thread": threading.current_thread()})
@@ -98,6 +125,7 @@ def main() -> None:
     parser.add_argument("--chatty", action="store_true")
     parser.add_argument("--chatty-task", action="store_true")
     parser.add_argument("--traced", action="store_true")
+    parser.add_argument("--breaker", action="store_true")
     parser.add_argument("--set", action="append", default=[])
     parser.add_argument("--uses-prompt-toolkit", action="store_true")
     options = parser.parse_args()
@@ -109,6 +137,8 @@ def main() -> None:
         threading.Thread(target=traced_worker, name="host-traced", daemon=True).start()
     if options.chatty:
         threading.Thread(target=chatter, name="host-chatter", daemon=True).start()
+    if options.breaker and not options.asyncio:
+        threading.Thread(target=breaker, name="host-breaker", daemon=True).start()
     if options.asyncio:
         asyncio.run(serve_forever(options))
         return

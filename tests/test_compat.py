@@ -167,7 +167,7 @@ PRIVATE_NAMES = {
     "asyncssh.connection:SSHServerConnection": ["_validate_openssh_certificate"],
     "asyncssh.channel:SSHServerChannel": ["_process_env_request"],  # channel.py: env refused
     "asyncssh.public_key:SSHOpenSSHCertificate": ["_key_id", "_serial"],
-    "sys": ["_current_frames"],
+    "sys": ["_current_frames", "_getframe"],
     "pydoc:Helper": ["_gettopic"],
     "asyncio.selector_events:BaseSelectorEventLoop": [
         "_add_reader",

@@ -117,6 +117,13 @@ class ServerSettings:
                 ended += 1
         return ended
 
+    def announce(self, message: str) -> None:
+        """Tell every open session ``message`` (on the loop)."""
+        for server in list(self.servers):
+            for session in list(server.sessions):
+                if not session.finished:
+                    session.notify(message)
+
     def unauthenticated_from(self, source: str | None) -> int:
         """How many connections (from ``source``, or from anywhere) are not logged in yet."""
         return sum(

@@ -29,6 +29,9 @@ from typing import Any
 import asyncssh
 
 from ..audit import audit
+from ..debug import session_helpers
+from ..debug.history import SETTINGS, history_for, load_settings, save_settings
+from ..debug.pdb_session import DebugConsole
 from .executor import Executor, Outcome, OutcomeKind, compile_statement
 from .host_loop import HostLoop, choose_host_loop
 from .keyfeed import ReadingGate
@@ -185,6 +188,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._resized_at = 0.0
         self._reading: ReadingGate | None = None
         self._reading_check: asyncio.TimerHandle | None = None
+        self._debug_console: DebugConsole | None = None  # lent to a debugger (attach())
 
     # asyncssh callbacks, all on the server's loop.
 
@@ -275,6 +279,10 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         executor, repl = self._executor, self._repl
         if self._terminal is not None:
             text = self._terminal_decoder.decode(data)
+            console = self._debug_console
+            if console is not None and console.attached:  # a debugger reads the terminal
+                console.feed(repl.take_cursor_position_reports(text) if repl else text)
+                return
             statement_running = (executor is not None and executor.busy) or (
                 repl is not None and repl.accepted
             )
@@ -489,6 +497,15 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._streams = streams
         pager = TerminalPager(self._stdout.write, self._stdin, self._terminal_size) if tty else None
         self._namespace = make_namespace(self._context.host_locals, pager=pager)
+        self._debug_console = DebugConsole(
+            loop,
+            streams,
+            session_id=self.session_id,
+            identity=self._context.identity,
+            history=history_for(self._context.fingerprint, "pdb") if tty else None,
+            interrupt=self._interrupt,
+        )
+        self._namespace.update(session_helpers(self._debug_console))
         self._host_loop = choose_host_loop(self._context.host_loop)
         self._executor = Executor(
             f"{MANHOLE_THREAD_PREFIX} worker {self.session_id} ({self._context.identity})",
@@ -505,6 +522,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         assert self._terminal is not None and self._stdout is not None
         term, columns, rows = self._terminal
         assert self._reading is not None
+        fingerprint = self._context.fingerprint
         repl = Repl(
             self._namespace,
             self._streams.stdout,
@@ -513,8 +531,12 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             rows=rows,
             pause_reading=functools.partial(self._reading.hold, "prompt input"),
             resume_reading=functools.partial(self._reading.release, "prompt input"),
+            history=history_for(fingerprint),
+            settings=load_settings(fingerprint),
         )
         self._repl = repl
+        if self._debug_console is not None:
+            self._debug_console.use_terminal(repl.output)
         self._stdout.around_their_output = repl.around_their_output
         self._stdout.write(
             _banner(self._context.identity, self._host_loop) + repl.probe_cursor_position_reports()
@@ -726,6 +748,15 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if self._stderr is not None and not self._finished:
             self._stderr.write(f"\n{message}\n")
 
+    def notify(self, message: str) -> None:
+        """Tell the client something while the session goes on (a breakpoint waits):
+        above the REPL's prompt, or on stderr."""
+        if self._finished:
+            return
+        if self._repl is not None and self._repl.show_above_prompt(message):
+            return
+        self.announce(message)
+
     def end(self, message: str) -> None:
         """End this session from the server's side (stop, revocation), saying why: after
         the REPL has drawn its last, so that the message stays on the screen."""
@@ -771,6 +802,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
 
     def _shutdown(self) -> None:
         if self._repl is not None:
+            save_settings(self._context.fingerprint, self._repl.settings(SETTINGS))
             self._repl.close()
             self._repl = None
         if self._stdout is not None:
@@ -785,6 +817,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             release_namespace(namespace)
 
     def _close_streams(self) -> None:
+        if self._debug_console is not None:
+            self._debug_console.close()
         for stream in (self._stdout, self._stderr):
             if stream is not None:
                 stream.close()

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO, cast
 
 from prompt_toolkit.application import create_app_session
@@ -22,6 +22,7 @@ from prompt_toolkit.data_structures import Size
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.history import History
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.key_binding.key_processor import KeyPress
 from prompt_toolkit.keys import Keys
@@ -142,6 +143,8 @@ class Repl:
     :param columns: initial terminal width; :param rows: initial height.
     :param pause_reading: stop reading the channel while typed keys wait for the prompt;
     :param resume_reading: read it again (see :class:`~manhole_ssh.session.keyfeed.PipeFeed`).
+    :param history: the input history (the key's, see ``debug.history``).
+    :param settings: F2 settings to start with (``debug.history.SETTINGS``).
     """
 
     def __init__(
@@ -154,6 +157,8 @@ class Repl:
         rows: int,
         pause_reading: Callable[[], object] = lambda: None,
         resume_reading: Callable[[], object] = lambda: None,
+        history: History | None = None,
+        settings: Mapping[str, object] | None = None,
     ) -> None:
         self._size = Size(rows=rows or 24, columns=columns or 80)
         self._resources = contextlib.ExitStack()
@@ -190,6 +195,11 @@ class Repl:
         # Completion runs jedi, on the host's CPU: only when asked (Tab), not per keystroke.
         # (F2 turns "Complete while typing" back on for a session.)
         self.python.complete_while_typing = False
+        if history is not None:  # before the first prompt, which loads it
+            self.python.history = history
+            self.python.default_buffer.history = history
+        for name, value in (settings or {}).items():
+            setattr(self.python, name, value)
         app = self.python.app
         share_bindings_and_style(app)
         speed_up(app)
@@ -427,11 +437,33 @@ class Repl:
         if newline:
             app.renderer.erase()
             send(lines + newline)
+            # Where the prompt now starts: until the answer, ptpython leaves out its
+            # status bar (the answer comes as input, as at every prompt).
+            app.renderer.request_absolute_cursor_position()
             app.invalidate()
         return unfinished
 
     def show_exception(self, error: BaseException) -> None:
         self.python._handle_exception(error)
+
+    def settings(self, names: Iterable[str]) -> dict[str, object]:
+        """The current value of these F2 settings."""
+        return {name: getattr(self.python, name, None) for name in names}
+
+    def show_above_prompt(self, message: str) -> bool:
+        """Print ``message`` above the prompt, which is drawn again below it, as output
+        of other threads is (:meth:`around_their_output`; on the loop); false when no
+        prompt is shown (a statement runs)."""
+        app = self.python.app
+        if not app.is_running or self._closed or self.accepted:
+            return False
+
+        def send(text: str) -> None:
+            self.output.write_raw(text)
+            self.output.flush()
+
+        self.around_their_output(message.rstrip("\n") + "\n", send)
+        return True
 
     def show_message(self, message: str) -> None:
         self.output.write(message.rstrip("\n") + "\n\n")
