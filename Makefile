@@ -36,6 +36,7 @@ lint: $(BIN)/manhole-ssh
 	$(BIN)/ruff check manhole_ssh tests $(wildcard bench)
 	$(BIN)/ruff format --check manhole_ssh tests $(wildcard bench)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The figures of bench/, each beside a baseline. sshd (openssh-server) runs the OpenSSH
 # baselines on a private port (installing it may also start the system's sshd service).

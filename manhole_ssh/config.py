@@ -217,6 +217,17 @@ class Config(NamedTuple):
         return self._replace(socket_path=_socket_path(self.socket_path_template))
 
     @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Config:
+        """The configuration :func:`manhole_ssh.install` gets with these keyword arguments
+        (the fields of :class:`Limits` among them go into ``limits``). :raises ConfigError:"""
+        limits = {name: options[name] for name in Limits._fields if name in options}
+        exempt = limits.get("per_source_penalty_exempt_list")
+        if exempt is not None and not isinstance(exempt, str):
+            limits["per_source_penalty_exempt_list"] = tuple(exempt)
+        rest = {name: value for name, value in options.items() if name not in Limits._fields}
+        return cls.build(limits=Limits(**limits), **rest)
+
+    @classmethod
     def build(
         cls,
         *,

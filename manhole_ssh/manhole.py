@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -27,11 +28,12 @@ from typing import TYPE_CHECKING, Any
 from .access.authorized_keys import describe_sources, precheck_authorized_keys
 from .access.file_modes import check_opened, resolve_checked
 from .access.host_key import fingerprint_of, host_public_key, precheck_host_key, public_key_line
-from .config import Config
-from .errors import ConfigError
+from .config import COMMAND_LINE, Config, spelled
+from .errors import AddressInUse, ConfigError
 from .green import originals
 from .server.listeners import bind_tcp, bind_unix
 from .session.namespace import MANHOLE_THREAD_PREFIX
+from .workers import reloader_parent, several_reason
 
 if TYPE_CHECKING:
     import asyncio
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from .audit import AuditFile
     from .server.ssh_server import ServerSettings
 
-__all__ = ["Manhole"]
+__all__ = ["Manhole", "install_once", "installed", "uninstall"]
 
 log = logging.getLogger("manhole_ssh")
 
@@ -530,3 +532,109 @@ def _import_early_if_green() -> None:
     """
     if originals.green_possible():
         from .server import ssh_server  # noqa: F401
+
+
+# The installed manhole: one per process, as install() promises.
+_installed: Manhole | None = None
+_install_lock = threading.Lock()
+
+
+def installed() -> Manhole | None:
+    """The manhole :func:`manhole_ssh.install` started in this process and still running,
+    or ``None``."""
+    manhole = _installed
+    return manhole if manhole is not None and manhole.running else None
+
+
+def install_once(config: Config) -> Manhole:
+    """Start the process's manhole with ``config`` (what :func:`manhole_ssh.install` does
+    once it has checked the options). :raises ConfigError:"""
+    global _installed
+    with _install_lock:
+        if _installed is not None and _installed.running:
+            if _installed.config.given_through == COMMAND_LINE:
+                raise ConfigError(
+                    f"manhole-ssh run installed a manhole in this process already (it "
+                    f"listens on {_installed.where()}), and the program calls install() "
+                    "itself: run the program without manhole-ssh run, or remove its install()"
+                )
+            raise ConfigError(
+                f"a manhole is already installed in this process (it listens on "
+                f"{_installed.where()}): install() once per process, or call "
+                "manhole_ssh.uninstall() first"
+            )
+        manhole = Manhole(config)
+        reloader = reloader_parent()
+        if reloader is not None:
+            manhole.decline(f"process {os.getpid()} is {reloader}: no manhole here")
+            log.info("manhole-ssh does not listen in process %d, %s", os.getpid(), reloader)
+            return manhole
+        try:
+            manhole.start()
+        except AddressInUse as error:
+            _decline_if_one_of_several(manhole, error)
+            return manhole
+        _installed = manhole
+    return manhole
+
+
+def uninstall() -> None:
+    """Stop the installed manhole, if any."""
+    global _installed
+    with _install_lock:
+        manhole, _installed = _installed, None
+    if manhole is not None:
+        manhole.stop()
+
+
+def _decline_if_one_of_several(manhole: Manhole, error: AddressInUse) -> None:
+    """The address is taken. In a lone process, that is the caller's error: raise it,
+    naming the holder if it is a manhole. In one of several processes of a service (a
+    worker, a reloader's child), the service must not fail for it: log and go on without
+    a manhole. :raises ConfigError:"""
+    from .discovery import holder_of
+
+    config = manhole.config
+    holder = holder_of(config.port if config.listen_tcp else None, config.socket_path)
+    reason = several_reason(holder.pid if holder is not None else None)
+    if reason is None:
+        if holder is None:
+            raise error
+        raise AddressInUse(f"{error} It is the manhole of process {holder.pid} ({holder.name}).")
+    fix = (
+        f"to have one in every process, give {spelled('port', '0')} or a socket path with "
+        f"{{pid}} ({spelled('socket_path', '/run/app/manhole-{pid}.sock')}), then "
+        "`manhole-ssh list`"
+    )
+    where = f"port {config.port}" if config.listen_tcp else f"socket {config.socket_path}"
+    message = f"no manhole in process {os.getpid()}: {where} is taken, and this process is {reason}"
+    manhole.decline(f"{message}; {fix}")
+    log.warning("manhole-ssh: %s; %s", message, fix)
+
+
+def _after_fork_in_child() -> None:
+    """The manhole's thread does not survive a fork: free what the child inherited, and
+    start the child's own manhole if on_fork="restart"."""
+    global _installed, _install_lock
+    _install_lock = threading.Lock()  # another thread may have held it at the fork
+    manhole, _installed = _installed, None
+    if manhole is None:
+        return
+    manhole.forget_after_fork()
+    if manhole.config.on_fork == "restart":
+        child = Manhole(manhole.config.for_this_process())
+        try:
+            child.start()
+        except AddressInUse as error:  # the parent's fixed port: say so, and what to do
+            try:
+                _decline_if_one_of_several(child, error)
+            except ConfigError as lone:
+                log.error("manhole-ssh not restarted in child %d: %s", os.getpid(), lone)
+            return
+        except ConfigError as error:
+            log.error("manhole-ssh not restarted in child %d: %s", os.getpid(), error)
+            return
+        _installed = child
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

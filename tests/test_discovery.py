@@ -174,7 +174,7 @@ import multiprocessing, os, sys, time, manhole_ssh
 def install():
     manhole_ssh.install(socket_path={sockets!r} + "/m-{{pid}}.sock",
                         authorized_keys={keys!r}, host_key={host_key!r})
-    while manhole_ssh._installed.record_path is None:
+    while manhole_ssh.installed().record_path is None:
         time.sleep(0.01)
 
 if sys.argv[1] == "pool":

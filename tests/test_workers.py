@@ -319,7 +319,7 @@ SPAWNING_PROGRAM = """
 import multiprocessing, os, subprocess, sys, time
 
 if __name__ == "__main__":
-    plain = "import sitecustomize, manhole_ssh; print(sitecustomize.MARK, manhole_ssh._installed)"
+    plain = "import sitecustomize, manhole_ssh; print(sitecustomize.MARK, manhole_ssh.installed())"
     print(subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True).stdout,
           end="", flush=True)
     with multiprocessing.get_context("spawn").Pool(1) as pool:
@@ -387,7 +387,7 @@ def test_a_forked_child_on_the_parents_fixed_port_says_why(keys: Keys, tmp_path:
         f"{install_line(keys, options)}\n"
         "child = os.fork()\n"
         "if child == 0:\n"
-        "    print('child has', manhole_ssh._installed, flush=True)\n"
+        "    print('child has', manhole_ssh.installed(), flush=True)\n"
         "    os._exit(0)\n"
         "os.waitpid(child, 0)\n"
     )

@@ -142,8 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     sys.argv = [target, *program_args]
     options, origins = _install_options(args)
     pass_to_children({name: options[name] for name in origins if origins[name] == COMMAND_LINE})
-    installed = manhole_ssh._installed
-    if installed is None or not installed.running:  # (a reloader's child has one already)
+    if manhole_ssh.installed() is None:  # (a reloader's child has one already)
         with options_given_through(COMMAND_LINE, origins):
             manhole_ssh.install(**options)
     if args.module:

@@ -190,10 +190,9 @@ registry = _Registry()
 
 def _manhole() -> Any:
     """The running manhole of this process, or ``None``."""
-    import manhole_ssh
+    from ..manhole import installed
 
-    manhole = manhole_ssh._installed
-    return manhole if manhole is not None and manhole.running else None
+    return installed()
 
 
 def set_trace(*, frame: FrameType | None = None, timeout: float | None = None) -> None:
