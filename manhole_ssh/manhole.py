@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from .audit import AuditFile
-    from .server.ssh_server import ServerSettings
+    from .server.ssh_server import ServerState
 
 __all__ = ["Manhole", "install_once", "installed", "uninstall"]
 
@@ -90,7 +90,7 @@ def _close_loop_descriptors(loop: asyncio.AbstractEventLoop) -> None:
             selector.close()
 
 
-async def _watch_key_files(settings: ServerSettings, interval: float = 1.0) -> None:
+async def _watch_key_files(settings: ServerState, interval: float = 1.0) -> None:
     """end_sessions_on_key_removal: end the sessions of keys that left authorized_keys or
     entered revoked_keys (checked every ``interval`` seconds; a stat() when nothing changed)."""
     import asyncio
@@ -133,7 +133,7 @@ class Manhole:
         self._stop_timeout = 5.0
         self._audit_file: AuditFile | None = None
         self._revoked: set[str] = set()  # fingerprints given to revoke()
-        self._settings: ServerSettings | None = None
+        self._settings: ServerState | None = None
         self._activation = originals.new_event()
         self._activation_signal: int | None = None
         self._previous_handler: Any = None
@@ -470,7 +470,7 @@ class Manhole:
         from .access.authorized_keys import AuthorizedKeys
         from .access.host_key import load_host_key
         from .access.revocation import RevokedKeys
-        from .server.ssh_server import ServerSettings, shut_down, start_server
+        from .server.ssh_server import ServerState, shut_down, start_server
 
         config = self.config
         self._stop_requested = asyncio.Event()
@@ -491,7 +491,7 @@ class Manhole:
         if not len(authorized_keys):
             log.warning("no usable key in %s: every login is refused", authorized_keys.path)
         stop_requested = self._stop_requested
-        settings = ServerSettings(
+        settings = ServerState(
             authorized_keys,
             config.locals,
             config.loop,

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import os
-import random
 import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,18 +18,17 @@ import asyncssh
 
 from ..access.authorized_keys import AuthorizedKey, AuthorizedKeys
 from ..access.certificates import check_certificate, check_certificates_here, service_user
-from ..access.peer_uid import loopback_peer_uid
-from ..access.penalties import NO_KEY_TRIED, SourceGrouping, SourcePenalties
+from ..access.penalties import NO_KEY_TRIED
 from ..access.revocation import RevokedKeys
 from ..access.signatures import report_bad_signatures
 from ..audit import audit, printable
 from ..config import Limits
 from ..session.channel import ManholeSession, SessionContext
 from .acceptor import Acceptor
+from .admission import Admission, unix_peer
 from .connection_tuning import tune_connection
-from .listeners import peer_credentials
 
-__all__ = ["ManholeServer", "ServerSettings", "shut_down", "start_server"]
+__all__ = ["ManholeServer", "ServerState", "shut_down", "start_server"]
 
 log = logging.getLogger("manhole_ssh.server")
 
@@ -59,8 +55,11 @@ KEEPALIVE_COUNT_MAX = 3
 CLOSE_GRACE = 1.0  # seconds a client has to close a connection we ended, before we cut it
 
 
-class ServerSettings:
-    """What every connection of one manhole shares."""
+class ServerState:
+    """What every connection of one manhole shares: its settings, and its live state (the
+    open connections, the keys revoked since start, admission's counts and penalties, the
+    host loop that ``Manhole.set_loop()`` changes). Named a state, not settings: it
+    changes while the manhole serves, on the manhole's loop only."""
 
     def __init__(
         self,
@@ -80,9 +79,7 @@ class ServerSettings:
         self.host_loop = host_loop
         self.limits = limits
         self.servers: set[ManholeServer] = set()  # one per open connection
-        self.penalties = SourcePenalties()
-        ipv4_bits, ipv6_bits = limits.net_block_sizes()
-        self.grouping = SourceGrouping(ipv4_bits, ipv6_bits, limits.exempt_networks())
+        self.admission = Admission(limits, self.servers)
         self.revoked: set[str] = set()  # fingerprints refused by Manhole.revoke()
         self.revoked_keys: RevokedKeys | None = None  # a revoked-keys file, if any
 
@@ -124,27 +121,12 @@ class ServerSettings:
                 if not session.finished:
                     session.notify(message)
 
-    def unauthenticated_from(self, source: str | None) -> int:
-        """How many connections (from ``source``, or from anywhere) are not logged in yet."""
-        return sum(
-            1
-            for server in self.servers
-            if not server.authenticated and (source is None or server.source == source)
-        )
-
-    def logged_in_with(self, fingerprint: str | None) -> int:
-        """How many connections are logged in (with that key, or with any)."""
-        return sum(
-            1
-            for server in self.servers
-            if server.authenticated and (fingerprint is None or server.fingerprint == fingerprint)
-        )
-
 
 class ManholeServer(asyncssh.SSHServer):
-    """One client connection: authenticates it, within the limits, and opens its sessions."""
+    """One client connection: authenticates it (what :class:`.Admission` lets try), and
+    opens its sessions."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerState) -> None:
         self._settings = settings
         self.address = "unknown"  # the client's IP address (what from= is matched against)
         self.source = "unknown"  # what penalties and per_source_max_startups count by
@@ -192,12 +174,13 @@ class ManholeServer(asyncssh.SSHServer):
         peer = conn.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.address, self._peer = str(peer[0]), f"{peer[0]} port {peer[1]}"
-            self.source = self._source_of(peer, conn.get_extra_info("sockname"))
-        refusal = (
-            self._unix_peer_refusal(conn.get_extra_info("socket"))
-            or self._penalty_refusal()
-            or self._crowd_refusal()
-        )
+            self.source = self._settings.admission.source_of(peer, conn.get_extra_info("sockname"))
+        refusal = None
+        unix = unix_peer(conn.get_extra_info("socket"))
+        if unix is not None:
+            self.source = self.address = "unix"
+            self._peer, refusal = unix
+        refusal = refusal or self._settings.admission.refusal_at_connect(self.source)
         audit("connect", source=self.source, peer=self._peer, refused=refusal)
         if refusal is not None:
             log.warning("dropped connection from %s: %s", self._peer, refusal)
@@ -209,68 +192,6 @@ class ManholeServer(asyncssh.SSHServer):
         tune_connection(conn)
         check_certificates_here(conn, self._judge_certificate)
         report_bad_signatures(conn, self._bad_signature)
-
-    def _source_of(self, peer: tuple[Any, ...], ours: object) -> str:
-        """Who to hold to account. On loopback, every local user shares 127.0.0.1: a
-        client whose socket belongs to another local user is counted as that user, so
-        that no account can lock out another, nor dodge penalties by changing address.
-        This process's own user and root, who can do anything to the process anyway,
-        and remote clients, are counted by address (its netblock), as sshd does."""
-        if isinstance(ours, tuple) and len(ours) >= 2:
-            uid = loopback_peer_uid((str(peer[0]), int(peer[1])), (str(ours[0]), int(ours[1])))
-            if uid is not None and uid not in (os.geteuid(), 0):
-                return f"uid {uid} on loopback"
-        return self._settings.grouping.source(str(peer[0]))
-
-    def _penalty_refusal(self) -> str | None:
-        remaining = self._settings.penalties.remaining(self.source)
-        if remaining <= 0:
-            return None
-        return f"{self.source} is penalized for {math.ceil(remaining)} s more (repeated failures)"
-
-    def _crowd_refusal(self) -> str | None:
-        """sshd's MaxStartups (with its random early drop) and PerSourceMaxStartups."""
-        limits = self._settings.limits
-        waiting = self._settings.unauthenticated_from(None)
-        start, rate, full = limits.startup_rule()
-        if waiting >= start:
-            chance = 100
-            if waiting < full:  # rises linearly from rate at start to 100 at full, as in sshd
-                chance = rate + (100 - rate) * (waiting - start) // (full - start)
-            if random.randrange(100) < chance:
-                how = "" if chance == 100 else f", dropped at random ({chance}% now)"
-                return (
-                    f"{waiting} unauthenticated connections already "
-                    f"(max_startups {limits.max_startups}{how})"
-                )
-        if self._settings.unauthenticated_from(self.source) >= limits.per_source_max_startups:
-            return (
-                f"{limits.per_source_max_startups} unauthenticated connections from "
-                f"{self.source} already (per_source_max_startups)"
-            )
-        return None
-
-    def _strike(self, offense: str, weight: float = 1.0) -> None:
-        if self.source in ("unix", "unknown"):
-            return  # the same user (see _unix_peer_refusal), or no address to hold to account
-        if self._settings.grouping.is_exempt(self.address):
-            return
-        penalty = self._settings.penalties.strike(self.source, weight=weight)
-        if penalty:
-            log.warning("%s penalized for %.0f s: %s", self.source, penalty, offense)
-            audit("penalty", source=self.source, seconds=penalty, offense=offense)
-
-    def _unix_peer_refusal(self, sock: socket.socket | None) -> str | None:
-        """On a Unix socket, who is connecting is known before any SSH is spoken: only this
-        process's user and root may go on to authenticate."""
-        if sock is None or sock.family != socket.AF_UNIX:
-            return None
-        pid, uid, _ = peer_credentials(sock)
-        self.source = self.address = "unix"
-        self._peer = f"unix socket, pid {pid} uid {uid}"
-        if uid in (os.geteuid(), 0):
-            return None
-        return f"uid {uid} is neither this process's user ({os.geteuid()}) nor root"
 
     def end(self, message: str, grace: float = CLOSE_GRACE) -> None:
         """Tell each session why, end it (exit status, EOF, close: ssh prints what came
@@ -318,7 +239,7 @@ class ManholeServer(asyncssh.SSHServer):
             reason=offense,
         )
         log.info("connection from %s closed without logging in: %s", self._peer, offense)
-        self._strike(offense, weight)
+        self._settings.admission.strike(self.source, self.address, offense, weight)
 
     def begin_auth(self, username: str) -> bool:
         self._username = username
@@ -432,7 +353,7 @@ class ManholeServer(asyncssh.SSHServer):
         candidate = self._candidate
         if candidate is None:
             return
-        crowded = self._logged_in_refusal(candidate.fingerprint)
+        crowded = self._settings.admission.refusal_at_login(candidate.fingerprint)
         if crowded is not None:
             self._turn_away(candidate, crowded)
             return
@@ -460,20 +381,6 @@ class ManholeServer(asyncssh.SSHServer):
             identity=accepted.identity,
         )
         self._arm_unused_timer()
-
-    def _logged_in_refusal(self, fingerprint: str) -> str | None:
-        """sshd has no such caps (it forks a process per connection, and its host is
-        the machine, not a service's process): logged-in connections each hold a
-        descriptor and buffers in the host, so they are capped overall and per key."""
-        limits = self._settings.limits
-        if self._settings.logged_in_with(None) >= limits.max_connections:
-            return f"{limits.max_connections} connections are logged in already (max_connections)"
-        if self._settings.logged_in_with(fingerprint) >= limits.max_connections_per_key:
-            return (
-                f"{limits.max_connections_per_key} connections are logged in with this key "
-                "already (max_connections_per_key)"
-            )
-        return None
 
     def _turn_away(self, candidate: AuthorizedKey, reason: str) -> None:
         """The key was good, but the server is full: say so and disconnect, with no strike
@@ -573,7 +480,7 @@ def _key_type(key: asyncssh.SSHKey) -> str:
 
 
 async def start_server(
-    sock: socket.socket, host_key: asyncssh.SSHKey, settings: ServerSettings
+    sock: socket.socket, host_key: asyncssh.SSHKey, settings: ServerState
 ) -> Acceptor:
     """Start serving SSH on an already bound and listening socket.
 
@@ -613,7 +520,7 @@ async def start_server(
     return Acceptor(sock, serve)
 
 
-async def shut_down(acceptors: list[Acceptor], settings: ServerSettings, timeout: float) -> None:
+async def shut_down(acceptors: list[Acceptor], settings: ServerState, timeout: float) -> None:
     """Stop listening, tell every session, close every connection, and wait (at most
     ``timeout``) for the sessions' worker threads to end. A statement blocked in C keeps
     its thread until it returns; nothing else is left behind."""
