@@ -5,7 +5,7 @@ PORT ?= 2222
 BIN := $(VENV)/bin
 KEYS := keys
 
-.PHONY: demo test lint keys bench clean
+.PHONY: demo test test-fast lint keys bench clean
 
 $(BIN)/manhole-ssh: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: $(BIN)/manhole-ssh keys
 
 test: $(BIN)/manhole-ssh
 	$(BIN)/pytest -n 2
+
+# What a maintainer runs often: the unit layer, then everything not marked slow.
+test-fast: $(BIN)/manhole-ssh
+	$(BIN)/pytest -p no:cacheprovider -q tests/test_units.py
+	$(BIN)/pytest -n 2 -m "not slow"
 
 lint: $(BIN)/manhole-ssh
 	$(BIN)/ruff check manhole_ssh tests $(wildcard bench)

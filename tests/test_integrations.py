@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import Keys, Launch, exec_code, records_of, wait_for
 
+pytestmark = pytest.mark.slow  # real servers and other interpreters: see make test-fast
+
 
 def test_zero_code_enable_with_manhole_ssh_auto(keys: Keys, launch: Launch, tmp_path: Path) -> None:
     script = tmp_path / "service.py"

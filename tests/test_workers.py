@@ -15,6 +15,8 @@ from conftest import Keys, Launch, exec_code, records_of, wait_for
 
 from manhole_ssh.workers import parent_pid_of, reloader_parent
 
+pytestmark = pytest.mark.slow  # real servers and other interpreters: see make test-fast
+
 
 def free_port() -> int:
     with socket.socket() as probe:
