@@ -30,7 +30,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from ..audit import audit
+from ..audit import audit, report_event
 from ..green import originals
 from ..session.namespace import MANHOLE_THREAD_PREFIX
 
@@ -280,8 +280,16 @@ def _wait_and_debug(entry: Breakpoint, wait: float, frame: FrameType) -> None:
             entry.attached_by = "(timed out)"
     if timed_out:
         registry.release(entry, quiet_for=_quiet_interval())
-        audit("breakpoint_timeout", breakpoint_id=entry.number, file=entry.filename)
-        log.info("breakpoint [%d] at %s:%d: nobody came", entry.number, *entry.location)
+        report_event(
+            log,
+            logging.INFO,
+            "breakpoint_timeout",
+            "breakpoint [%d] at %s:%d: nobody came",
+            entry.number,
+            *entry.location,
+            breakpoint_id=entry.number,
+            file=entry.filename,
+        )
     else:
         entry._attached.wait()  # claimed: the console follows at once
     if entry._console is None:  # timed out, or let go with detach()

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from ..access.peer_uid import loopback_peer_uid
 from ..access.penalties import SourceGrouping, SourcePenalties
-from ..audit import audit
+from ..audit import report_event
 from ..config import Limits
 from .listeners import peer_credentials
 
@@ -101,8 +101,18 @@ class Admission:
             return
         penalty = self.penalties.strike(source, weight=weight)
         if penalty:
-            log.warning("%s penalized for %.0f s: %s", source, penalty, offense)
-            audit("penalty", source=source, seconds=penalty, offense=offense)
+            report_event(
+                log,
+                logging.WARNING,
+                "penalty",
+                "%s penalized for %.0f s: %s",
+                source,
+                penalty,
+                offense,
+                source=source,
+                seconds=penalty,
+                offense=offense,
+            )
 
     def refusal_at_login(self, fingerprint: str) -> str | None:
         """sshd has no such caps (it forks a process per connection, and its host is

@@ -21,7 +21,7 @@ from ..access.certificates import check_certificate, check_certificates_here, se
 from ..access.penalties import NO_KEY_TRIED
 from ..access.revocation import RevokedKeys
 from ..access.signatures import report_bad_signatures
-from ..audit import audit, printable
+from ..audit import audit, printable, report_event
 from ..config import Limits
 from ..session.channel import ManholeSession, SessionContext
 from .acceptor import Acceptor
@@ -231,14 +231,18 @@ class ManholeServer(asyncssh.SSHServer):
             offense = f"no login within login_grace_time ({grace:g} s)"
         else:
             offense, weight = "left without trying a key", NO_KEY_TRIED
-        audit(
+        report_event(
+            log,
+            logging.INFO,
             "login_failed",
+            "connection from %s closed without logging in: %s",
+            self._peer,
+            offense,
             user=self._username or None,
             source=self.source,
             peer=self._peer,
             reason=offense,
         )
-        log.info("connection from %s closed without logging in: %s", self._peer, offense)
         self._settings.admission.strike(self.source, self.address, offense, weight)
 
     def begin_auth(self, username: str) -> bool:
@@ -314,16 +318,16 @@ class ManholeServer(asyncssh.SSHServer):
         self._failures += 1
         fingerprint = key.get_fingerprint("sha256")
         key_type = _key_type(key) + ("-CERT" if certificate else "")
-        log.info(
+        report_event(
+            log,
+            logging.INFO,
+            "auth",
             "refused publickey for %s from %s: %s %s: %s",
             printable(username),
             self._peer,
             key_type,
             fingerprint,
             printable(reason),
-        )
-        audit(
-            "auth",
             result="refused",
             user=username,
             source=self.source,
@@ -362,16 +366,16 @@ class ManholeServer(asyncssh.SSHServer):
         if accepted.authority is not None:  # as sshd: "ED25519-CERT ID … signed by CA …"
             key_type += f"-CERT ID {accepted.identity} signed by CA"
             key_type += f" {accepted.authority.fingerprint}"
-        log.info(
+        report_event(
+            log,
+            logging.INFO,
+            "auth",
             "Accepted publickey for %s from %s: %s %s (%s)",
             printable(self._username),
             self._peer,
             printable(key_type),
             accepted.fingerprint,
             printable(accepted.identity),
-        )
-        audit(
-            "auth",
             result="accepted",
             user=self._username,
             source=self.source,
@@ -386,9 +390,14 @@ class ManholeServer(asyncssh.SSHServer):
         """The key was good, but the server is full: say so and disconnect, with no strike
         (the crowd is not this source's doing)."""
         self._turned_away = True
-        log.warning("refused login of %s from %s: %s", candidate.fingerprint, self._peer, reason)
-        audit(
+        report_event(
+            log,
+            logging.WARNING,
             "auth",
+            "refused login of %s from %s: %s",
+            candidate.fingerprint,
+            self._peer,
+            reason,
             result="refused",
             user=self._username,
             source=self.source,
@@ -418,8 +427,17 @@ class ManholeServer(asyncssh.SSHServer):
             return
         timeout = self._settings.limits.unused_connection_timeout
         reason = f"no session open for {timeout:g} s (unused_connection_timeout)"
-        log.info("closing connection from %s: %s", self._peer, reason)
-        audit("connection_closed", source=self.source, peer=self._peer, reason=reason)
+        report_event(
+            log,
+            logging.INFO,
+            "connection_closed",
+            "closing connection from %s: %s",
+            self._peer,
+            reason,
+            source=self.source,
+            peer=self._peer,
+            reason=reason,
+        )
         self.connection.disconnect(asyncssh.DISC_BY_APPLICATION, reason)
 
     def _session_ended(self) -> None:

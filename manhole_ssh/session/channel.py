@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncssh
 
-from ..audit import audit
+from ..audit import audit, report_event
 from ..debug import session_helpers
 from ..debug.history import SETTINGS, history_for, load_settings, save_settings
 from ..debug.pdb_session import DebugConsole
@@ -199,9 +199,13 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
 
     def _env_refused(self, name: bytes) -> None:
         shown = name[:_LOGGED_TEXT].decode("utf-8", "replace")
-        log.info("session %s: env request for %r refused", self.session_id, shown)
-        audit(
+        report_event(
+            log,
+            logging.INFO,
             "env_refused",
+            "session %s: env request for %r refused",
+            self.session_id,
+            shown,
             session=self.session_id,
             identity=self._context.identity,
             peer=self._context.peer,
@@ -398,15 +402,15 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
 
     async def _run(self) -> None:
         mode = self._mode
-        log.info(
+        report_event(
+            log,
+            logging.INFO,
+            "session_start",
             "session %s started: %s from %s, %s",
             self.session_id,
             self._context.identity,
             self._context.peer,
             mode,
-        )
-        audit(
-            "session_start",
             session=self.session_id,
             identity=self._context.identity,
             peer=self._context.peer,
@@ -436,15 +440,15 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             if self._sent_status is not None:  # the server ended it (stop, revoked, timeout)
                 status = self._sent_status
             ended = self._end_reason or "done"
-            log.info(
+            report_event(
+                log,
+                logging.INFO,
+                "session_end",
                 "session %s ended: %s, %.1f s, %s",
                 self.session_id,
                 self._context.identity,
                 duration,
                 ended,
-            )
-            audit(
-                "session_end",
                 session=self.session_id,
                 identity=self._context.identity,
                 fingerprint=self._context.fingerprint,
