@@ -18,7 +18,6 @@ import logging
 import os
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,19 +27,18 @@ from typing import Any
 
 import asyncssh
 
-from ..audit import audit, report_event
-from ..debug import session_helpers
+from ..audit import report_event
 from ..debug.history import SETTINGS, history_for, load_settings, save_settings
 from ..debug.pdb_session import DebugConsole
-from .executor import Executor, Outcome, OutcomeKind, compile_statement
-from .host_loop import HostLoop, choose_host_loop
+from .executor import Executor, OutcomeKind, compile_statement
+from .host_loop import HostLoop
 from .keyfeed import ReadingGate
-from .namespace import MANHOLE_THREAD_PREFIX, make_namespace
 from .namespace_release import release_namespace
-from .pager import TerminalPager
+from .parts import build_session_parts
 from .recording import Recording
 from .repl import Repl
-from .streams import ChannelInput, ChannelOutput, SessionStreams, SessionTextStream, unsent_bytes
+from .statements import StatementRunner, describe_result
+from .streams import ChannelInput, ChannelOutput
 from .tracebacks import format_traceback
 
 __all__ = ["ManholeSession", "SessionContext"]
@@ -120,23 +118,6 @@ def check_env_refusal_here() -> None:
 check_env_refusal_here()
 
 
-def _describe_result(result: object) -> str:
-    return "no result" if result is None else f"result {type(result).__name__}"
-
-
-def _describe(outcome: Outcome) -> str:
-    """How a statement ended, for the audit trail."""
-    if outcome.kind is OutcomeKind.DONE:
-        return str(outcome.value)
-    if outcome.kind is OutcomeKind.EXIT:
-        return f"exit {outcome.value!r}"
-    if outcome.kind is OutcomeKind.ERROR and outcome.exception is not None:
-        return f"exception {type(outcome.exception).__name__}"
-    if outcome.kind is OutcomeKind.ABANDONED:
-        return f"interrupted, still blocked in C in thread {outcome.thread_name!r}"
-    return "interrupted"
-
-
 def _banner(identity: str, host_loop: HostLoop) -> str:
     process = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else sys.executable
     version = sys.version.split()[0]
@@ -166,7 +147,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._stdin: ChannelInput | None = None
         self._executor: Executor | None = None
         self._repl: Repl | None = None
-        self._namespace: dict[str, Any] = {}  # the session's globals, released at its end
+        self._runner: StatementRunner | None = None  # runs statements; holds the namespace
         self._host_loop = HostLoop(None, "no loop yet")  # chosen when the session starts
         self._script = bytearray()
         self._script_complete: asyncio.Event | None = None
@@ -181,7 +162,6 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._refusal: str | None = None  # why the session may not run, told to the client
         self._sent_status: int | None = None  # the exit status sent to the client
         self._end_reason: str | None = None  # why the server ended it, or the client left
-        self._statements = itertools.count(1)
         self._requests_closed = False  # shell/exec has started: no more pty-req
         self._resize_pending: tuple[int, int] | None = None
         self._resize_handle: asyncio.TimerHandle | None = None
@@ -427,7 +407,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
                 await self._interactive()
             elif mode == "exec":
                 assert self._command is not None
-                status = await self._run_code(self._command, "<manhole>", show_last_expression=True)
+                status = await self._runner_or_fail().run_program(
+                    self._command, "<manhole>", show_last_expression=True
+                )
             else:
                 status = await self._run_script()
         except asyncio.CancelledError:
@@ -460,62 +442,23 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._finish(status)
 
     def _setup_streams(self, channel: asyncssh.SSHServerChannel[bytes]) -> None:
-        loop = asyncio.get_running_loop()
-        tty = self._terminal is not None
-        send: Callable[[bytes], object] = channel.write
-        if self._terminal is not None and self._context.recordings is not None:
-            term, columns, rows = self._terminal
-            try:
-                self._recording = Recording.start(
-                    self._context.recordings,
-                    self.session_id,
-                    self._context.identity,
-                    term,
-                    columns,
-                    rows,
-                )
-            except OSError as error:  # recording was asked for: no session without it
-                log.error("session %s refused: cannot record it: %s", self.session_id, error)
-                self._refusal = f"manhole-ssh: this session cannot be recorded ({error})\n"
-            else:
-                send = self._recording.tee(send)
-        connection = channel.get_extra_info("connection")
-        queued = functools.partial(unsent_bytes, connection)
-        self._stdout = ChannelOutput(loop, send, pty=tty, queued_bytes=queued)
-        self._stderr = (
-            self._stdout
-            if tty
-            else ChannelOutput(loop, channel.write_stderr, pty=False, queued_bytes=queued)
-        )
-        self._stdin = ChannelInput(
-            loop,
-            pause_reading=channel.pause_reading,
-            resume_reading=channel.resume_reading,
-            tty=tty,
-        )
-        streams = SessionStreams(
-            stdout=SessionTextStream(self._stdout, name="<manhole stdout>", tty=tty),
-            stderr=SessionTextStream(self._stderr, name="<manhole stderr>", tty=tty),
-            stdin=self._stdin,
-        )
-        self._streams = streams
-        pager = TerminalPager(self._stdout.write, self._stdin, self._terminal_size) if tty else None
-        self._namespace = make_namespace(self._context.host_locals, pager=pager)
-        self._debug_console = DebugConsole(
-            loop,
-            streams,
-            session_id=self.session_id,
-            identity=self._context.identity,
-            history=history_for(self._context.fingerprint, "pdb") if tty else None,
+        parts = build_session_parts(
+            channel,
+            self._context,
+            self.session_id,
+            self._terminal,
             interrupt=self._interrupt,
+            terminal_size=self._terminal_size,
         )
-        self._namespace.update(session_helpers(self._debug_console))
-        self._host_loop = choose_host_loop(self._context.host_loop)
-        self._executor = Executor(
-            f"{MANHOLE_THREAD_PREFIX} worker {self.session_id} ({self._context.identity})",
-            streams,
-            self._host_loop.loop,
+        self._stdout, self._stderr, self._stdin = parts.stdout, parts.stderr, parts.stdin
+        self._streams, self._recording, self._refusal = (
+            parts.streams,
+            parts.recording,
+            parts.refusal,
         )
+        self._debug_console, self._host_loop = parts.debug_console, parts.host_loop
+        self._runner = parts.runner
+        self._executor = parts.runner.executor
 
     def _terminal_size(self) -> tuple[int, int]:
         """The client's terminal's ``(columns, rows)``, as last told."""
@@ -528,7 +471,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         assert self._reading is not None
         fingerprint = self._context.fingerprint
         repl = Repl(
-            self._namespace,
+            self._runner_or_fail().namespace,
             self._streams.stdout,
             term=term,
             columns=columns,
@@ -560,15 +503,15 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
                 compiled = compile_statement(source, "<stdin>", show_last_expression=True)
             except SyntaxError as error:
                 # (ptpython validates input, so this is rare: e.g. validation turned off.)
-                self._audit_statement(source, "syntax error", 0.0)
+                self._runner_or_fail().audit_end(source, "syntax error", 0.0)
                 repl.show_message(format_traceback(error, "<stdin>"))
                 continue
             if self._cancel_next_statement:  # Ctrl-C came between Enter and the start
                 self._cancel_next_statement = False
-                self._audit_statement(source, "interrupted before it started", 0.0)
+                self._runner_or_fail().audit_end(source, "interrupted before it started", 0.0)
                 repl.show_message("KeyboardInterrupt")
                 continue
-            outcome = await self._run_audited(
+            outcome = await self._runner_or_fail().run_audited(
                 source, functools.partial(self._run_interactive, compiled)
             )
             if outcome.kind is OutcomeKind.EXIT:
@@ -585,70 +528,12 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             elif outcome.kind is OutcomeKind.ERROR and outcome.exception is not None:
                 repl.show_message(format_traceback(outcome.exception, "<stdin>"))
 
-    async def _run_audited(self, source: str, job: Callable[[], str]) -> Outcome:
-        """Run one statement in the worker thread, recorded in the audit trail before it
-        starts (so that a statement that never ends, or ends the process, is on record)
-        and again when it ends, however it ends."""
-        assert self._executor is not None
-        number = self._audit_statement_start(source)
-        started = time.monotonic()
-        running_in: list[str] = []  # the worker's name while the job runs (set there)
-
-        def tracked() -> str:
-            running_in.append(threading.current_thread().name)
-            try:
-                return job()
-            finally:
-                running_in.clear()
-
-        try:
-            outcome = await self._executor.run(tracked)
-        except asyncio.CancelledError:  # the session ended while the statement ran
-            how = (
-                f"still running in thread {running_in[0]!r} when the session ended"
-                if running_in
-                else "the session ended before the statement did"
-            )
-            self._audit_statement(source, how, time.monotonic() - started, number)
-            raise
-        self._audit_statement(source, _describe(outcome), time.monotonic() - started, number)
-        return outcome
-
-    def _audit_statement_start(self, source: str) -> int:
-        number = next(self._statements)
-        audit(
-            "statement_start",
-            session=self.session_id,
-            statement=number,
-            identity=self._context.identity,
-            fingerprint=self._context.fingerprint,
-            peer=self._context.peer,
-            code=source,
-        )
-        return number
-
-    def _audit_statement(
-        self, source: str, how: str, duration: float, number: int | None = None
-    ) -> None:
-        """The end of a statement (``number``, from its ``statement_start``), or a
-        statement that never started (no number: it did not compile, or was cancelled)."""
-        audit(
-            "statement",
-            session=self.session_id,
-            statement=number,
-            identity=self._context.identity,
-            fingerprint=self._context.fingerprint,
-            peer=self._context.peer,
-            code=source,
-            outcome=how,
-            duration=round(duration, 6),
-        )
-
     def _run_interactive(self, compiled: CodeType) -> str:
         """In the worker thread: run one REPL statement, draw its result or traceback, and
         say how it ended."""
-        executor, repl, namespace = self._executor, self._repl, self._namespace
-        assert executor is not None and repl is not None
+        executor, repl, runner = self._executor, self._repl, self._runner
+        assert executor is not None and repl is not None and runner is not None
+        namespace = runner.namespace
         try:
             result = executor.evaluate(compiled, namespace)
         except (KeyboardInterrupt, SystemExit):
@@ -660,58 +545,20 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if result is not None and executor.still_wanted():
             namespace["_"] = result
             repl.show_result(result)
-        return _describe_result(result)
+        return describe_result(result)
 
     async def _run_script(self) -> int:
         assert self._script_complete is not None
         await self._script_complete.wait()
         source = bytes(self._script).decode("utf-8", "replace")
         self._script.clear()
-        return await self._run_code(source, "<stdin>", show_last_expression=False)
+        return await self._runner_or_fail().run_program(
+            source, "<stdin>", show_last_expression=False
+        )
 
-    async def _run_code(self, source: str, filename: str, *, show_last_expression: bool) -> int:
-        """Run a whole program (exec or script) and return its exit status."""
-        assert self._executor is not None and self._stderr is not None
-        try:
-            compiled = compile_statement(
-                source, filename, show_last_expression=show_last_expression
-            )
-        except SyntaxError as error:
-            self._audit_statement(source, "syntax error", 0.0)
-            self._stderr.write(format_traceback(error, filename))
-            return 1
-
-        def run() -> str:
-            assert self._executor is not None
-            result = self._executor.evaluate(compiled, self._namespace)
-            if result is not None:
-                print(repr(result))
-            sys.stdout.flush()
-            return _describe_result(result)
-
-        outcome = await self._run_audited(source, run)
-        return self._exit_status(outcome, filename)
-
-    def _exit_status(self, outcome: Outcome, filename: str) -> int:
-        assert self._stderr is not None
-        if outcome.kind is OutcomeKind.DONE:
-            return 0
-        if outcome.kind is OutcomeKind.EXIT:
-            code = outcome.value
-            if code is None:
-                return 0
-            if isinstance(code, int):
-                return code & 0xFF
-            self._stderr.write(f"{code}\n")
-            return 1
-        if outcome.kind is OutcomeKind.ABANDONED:
-            self._stderr.write(
-                f"KeyboardInterrupt: the code is blocked in C and goes on in thread "
-                f"{outcome.thread_name!r} until it returns\n"
-            )
-        elif outcome.exception is not None:
-            self._stderr.write(format_traceback(outcome.exception, filename))
-        return 1
+    def _runner_or_fail(self) -> StatementRunner:
+        assert self._runner is not None  # made in session_started(), before _run()
+        return self._runner
 
     def _interrupt(self) -> None:
         if self._executor is not None and self._executor.interrupt():
@@ -816,7 +663,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             busy = self._executor.busy
             self._executor.close()
         # What the session made is freed now, not at the host's next garbage collection.
-        namespace, self._namespace = self._namespace, {}
+        namespace = {}
+        if self._runner is not None:
+            namespace, self._runner.namespace = self._runner.namespace, {}
         if namespace and not busy:
             release_namespace(namespace)
 
