@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ConfigError
+from .options import OPTIONS
 
 KeysCallable = Callable[[], "str | Iterable[str]"]
 """A source of keys held elsewhere (a secret store): returns authorized_keys lines."""
@@ -430,38 +431,10 @@ def _log_level(level: int | str | None) -> int | None:
     return resolved
 
 
-# Every option that can be set from the environment, and how its text is read. `locals`
-# and `loop` are objects, which no variable can hold.
+# Every option that can be set from the environment, and how its text is read (declared
+# in options.py). `locals` and `loop` are objects, which no variable can hold.
 _ENVIRONMENT_KINDS: dict[str, str] = {
-    "port": "int",
-    "bind_address": "text",
-    "authorized_keys": "paths",
-    "host_key": "text",
-    "daemon": "bool",
-    "log_level": "text",
-    "audit_file": "text",
-    "login_grace_time": "seconds",
-    "max_auth_tries": "int",
-    "max_startups": "text",
-    "per_source_max_startups": "int",
-    "max_sessions": "int",
-    "idle_timeout": "seconds or none",
-    "session_timeout": "seconds or none",
-    "max_connections": "int",
-    "max_connections_per_key": "int",
-    "unused_connection_timeout": "seconds or none",
-    "per_source_net_block_size": "text",
-    "per_source_penalty_exempt_list": "text",
-    "activate_on": "text",
-    "oneshot": "bool",
-    "socket_path": "text",
-    "post_quantum_only": "bool",
-    "on_fork": "text",
-    "revoked_keys": "text",
-    "end_sessions_on_key_removal": "bool",
-    "allow_remote": "bool",
-    "session_recordings": "text",
-    "breakpoint_timeout": "seconds",
+    option.name: option.environment for option in OPTIONS if option.environment is not None
 }
 ENVIRONMENT_PREFIX = "MANHOLE_SSH_"
 _TRUE = ("1", "true", "yes", "on")
@@ -538,15 +511,7 @@ def _read_variable(variable: str, value: str, kind: str) -> object:
 # the spelling they used: `port=0` to a caller, `--port 0` on the command line,
 # `MANHOLE_SSH_PORT=0` in the environment.
 INSTALL_CALL, COMMAND_LINE, ENVIRONMENT = "install()", "command line", "environment"
-_COMMAND_LINE_FLAGS = {
-    "port": "--port",
-    "bind_address": "--bind",
-    "allow_remote": "--allow-remote",
-    "authorized_keys": "--authorized-keys",
-    "host_key": "--host-key",
-    "socket_path": "--socket-path",
-    "activate_on": "--activate-on",
-}
+_COMMAND_LINE_FLAGS = {option.name: option.flag for option in OPTIONS if option.flag is not None}
 _option_origins: ContextVar[tuple[str, Mapping[str, str]]] = ContextVar(
     "manhole_ssh_option_origins", default=(INSTALL_CALL, {})
 )
