@@ -1,6 +1,6 @@
 """A host for the benchmarks: a service with a manhole on a free port (or none).
 
-Usage: python host.py AUTHORIZED_KEYS HOST_KEY [--no-manhole] [--busy]
+Usage: python host.py AUTHORIZED_KEYS HOST_KEY [--no-manhole] [--busy] [--loop]
        [--python-manhole SOCKET] [--no-gc]
 
 Prints ``PORT <n>`` (0 without a manhole of ours), then answers requests on stdin, one
@@ -15,6 +15,7 @@ line each, until stdin closes:
   request (or the start), seen through ``gc.callbacks``, and the objects it tracks now.
 
 ``--busy`` runs a CPU-bound thread that counts its loops into ``work['loops']``.
+``--loop`` runs an idle asyncio loop in a thread ``loop``, given to the manhole.
 ``--python-manhole SOCKET`` installs python-manhole (PyPI ``manhole``) listening on the
 Unix socket SOCKET instead of manhole-ssh.
 
@@ -27,6 +28,7 @@ process at its client while one is connected.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import sys
@@ -64,6 +66,10 @@ def main() -> None:
         assert worker.ident is not None and worker.native_id is not None
         busy_clock = time.pthread_getcpuclockid(worker.ident)
         busy_schedstat = f"/proc/self/task/{worker.native_id}/schedstat"
+    loop = None
+    if "--loop" in options:
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, name="loop", daemon=True).start()
     gc.callbacks.append(_time_full_collections)
     if "--no-gc" in options:
         gc.disable()
@@ -79,7 +85,11 @@ def main() -> None:
         import manhole_ssh
 
         port = manhole_ssh.install(
-            port=0, authorized_keys=authorized_keys, host_key=host_key, locals={"work": work}
+            port=0,
+            authorized_keys=authorized_keys,
+            host_key=host_key,
+            locals={"work": work},
+            loop=loop,
         ).port
     _reply(f"PORT {port}")
     with open(0, closefd=False) as requests:

@@ -168,6 +168,9 @@ PRIVATE_NAMES = {
     "asyncssh.channel:SSHServerChannel": ["_process_env_request"],  # channel.py: env refused
     "asyncssh.public_key:SSHOpenSSHCertificate": ["_key_id", "_serial"],
     "sys": ["_current_frames", "_getframe"],
+    # debug/tasks.py: what a task waits on, and who awaits it, before Python 3.14
+    "asyncio.tasks:Task": ["_fut_waiter"],
+    "asyncio.tasks:_GatheringFuture": ["_children"],
     "pydoc:Helper": ["_gettopic"],
     "asyncio.selector_events:BaseSelectorEventLoop": [
         "_add_reader",

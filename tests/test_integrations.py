@@ -147,6 +147,12 @@ def test_gunicorn_workers_each_have_a_manhole(
         assert port is not None and port != by_pid[arbiter.pid].port
         result = exec_code(port, keys.client_key, code)
         assert result.stdout == f"({pid}, {arbiter.pid}, 'module', {green!r})\n", result.stderr
+    # The debugging helpers in a worker (a green one: real threads, real sleeps and queues).
+    looked = exec_code(
+        by_pid[min(workers)].port, keys.client_key, "print(threads(locals=True)); top(0.3)"
+    )
+    assert "Thread 'MainThread'" in looked.stdout, looked.stderr
+    assert "samples of every thread" in looked.stdout, looked.stderr
     killed = min(workers)
     os.kill(killed, signal.SIGKILL)
     (respawned,) = records_of(pids=None, count=3, timeout=30, exclude={killed, *by_pid})
@@ -196,7 +202,7 @@ def test_a_stuck_main_thread_still_answers(
     keys: Keys, launch: Launch, tmp_path: Path, program: str, where: str
 ) -> None:
     """The manhole runs on its own thread and loop: it answers while the main thread (or
-    the host's asyncio loop) is stuck, and threads() shows where."""
+    the host's asyncio loop) is stuck, and threads(), top() and tasks() show where."""
     script = tmp_path / "stuck.py"
     script.write_text(
         textwrap.dedent(program).format(keys=str(keys.authorized_keys), host_key=str(keys.host_key))
@@ -210,3 +216,8 @@ def test_a_stuck_main_thread_still_answers(
     assert result.returncode == 0, result.stderr
     main_thread = result.stdout.split("MainThread", 1)[1].split("\n\n", 1)[0]
     assert where in main_thread, result.stdout
+    profile = exec_code(record.port, keys.client_key, "top(0.5)").stdout
+    assert where in profile.split("By self time", 1)[1].split("By total", 1)[0], profile
+    if program is BLOCKED_LOOP_PROGRAM:  # the task blocking the loop: running
+        listing = exec_code(record.port, keys.client_key, "tasks()").stdout
+        assert "Task-1 [running] main()" in listing, listing

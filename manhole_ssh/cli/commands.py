@@ -110,7 +110,8 @@ async def _demo(args: argparse.Namespace) -> int:
         f"demo service running (pid {os.getpid()}); the manhole listens on {manhole.address} "
         f"port {manhole.port}, host key {fingerprint}.\n"
         f"Get in with:\n\n    {_ssh_command(args, manhole.port, manhole.address)}\n\n"
-        "Try: counters, cache, service, threads(), await asyncio.sleep(1). Ctrl-C here stops.",
+        "Try: counters, cache, service, threads(), tasks(), manhole_help(), "
+        "await asyncio.sleep(1). Ctrl-C here stops.",
         flush=True,
     )
     try:

@@ -128,6 +128,7 @@ def _banner(identity: str, host_loop: HostLoop) -> str:
         "Ctrl-C interrupts a statement; Ctrl-D or exit() leaves (the process keeps running).\n"
         'threads() shows every thread\'s stack; sh("df -h") runs a command here; '
         "help(obj) pages here.\n"
+        "manhole_help() lists every debugging helper (tasks, profiles, heap, watch, logs).\n"
         f"Top-level await runs on {host_loop.why}.\n\n"
     )
 

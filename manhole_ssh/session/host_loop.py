@@ -21,7 +21,7 @@ from .namespace import MANHOLE_THREAD_PREFIX
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["HostLoop", "choose_host_loop"]
+__all__ = ["HostLoop", "choose_host_loop", "running_loops"]
 
 
 class HostLoop(NamedTuple):
@@ -36,7 +36,7 @@ def choose_host_loop(given: asyncio.AbstractEventLoop | None) -> HostLoop:
     service runs, found in its threads' stacks; else none."""
     if given is not None and not given.is_closed():
         return HostLoop(given, "the service's asyncio loop (given to install() or set_loop())")
-    running = _running_loops()
+    running = running_loops()
     main = threading.main_thread().ident
     if len(running) == 1 or main in running:
         thread_id, loop = (main, running[main]) if main in running else next(iter(running.items()))
@@ -57,7 +57,7 @@ def choose_host_loop(given: asyncio.AbstractEventLoop | None) -> HostLoop:
     )
 
 
-def _running_loops() -> dict[int, asyncio.AbstractEventLoop]:
+def running_loops() -> dict[int, asyncio.AbstractEventLoop]:
     """Thread id -> the asyncio loop its stack runs, for the host's threads."""
     asyncio_module = sys.modules.get("asyncio")
     if asyncio_module is None:

@@ -89,7 +89,7 @@ def build_session_parts(
         stdin=stdin,
     )
     pager = TerminalPager(stdout.write, stdin, terminal_size) if tty else None
-    namespace = make_namespace(context.host_locals, pager=pager)
+    namespace = make_namespace(context.host_locals, context.host_loop, pager=pager)
     debug_console = DebugConsole(
         loop,
         streams,
