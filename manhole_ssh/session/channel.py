@@ -12,34 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import functools
 import itertools
 import logging
-import os
-import socket
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import CodeType
 from typing import Any
 
 import asyncssh
 
 from ..audit import report_event
-from ..debug.history import SETTINGS, history_for, load_settings, save_settings
 from ..debug.pdb_session import DebugConsole
-from .executor import Executor, OutcomeKind, compile_statement
+from .executor import Executor
 from .host_loop import HostLoop
 from .keyfeed import ReadingGate
 from .namespace_release import release_namespace
-from .parts import build_session_parts
+from .parts import SessionParts, build_session_parts
 from .recording import Recording
 from .repl import Repl
-from .statements import StatementRunner, describe_result
+from .statements import StatementRunner
 from .streams import ChannelInput, ChannelOutput
-from .tracebacks import format_traceback
+from .terminal import TerminalSession
 
 __all__ = ["ManholeSession", "SessionContext"]
 
@@ -118,21 +112,6 @@ def check_env_refusal_here() -> None:
 check_env_refusal_here()
 
 
-def _banner(identity: str, host_loop: HostLoop) -> str:
-    process = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else sys.executable
-    version = sys.version.split()[0]
-    return (
-        f"manhole-ssh: {process} (pid {os.getpid()}) on {socket.gethostname()}, "
-        f"Python {version}\n"
-        f"Logged in as {identity}. Code you type runs inside this live process.\n"
-        "Ctrl-C interrupts a statement; Ctrl-D or exit() leaves (the process keeps running).\n"
-        'threads() shows every thread\'s stack; sh("df -h") runs a command here; '
-        "help(obj) pages here.\n"
-        "manhole_help() lists every debugging helper (tasks, profiles, heap, watch, logs).\n"
-        f"Top-level await runs on {host_loop.why}.\n\n"
-    )
-
-
 class ManholeSession(asyncssh.SSHServerSession[bytes]):
     """Dispatches one channel to the REPL, an exec, or a script."""
 
@@ -154,7 +133,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._script_complete: asyncio.Event | None = None
         self._started = time.monotonic()
         self._mode = "pty"
-        self._cancel_next_statement = False
+        self._parts: SessionParts | None = None  # built when the session starts
+        self._terminal_session: TerminalSession | None = None  # the REPL's, on a terminal
         self._finished = False
         self._timeout_check: asyncio.TimerHandle | None = None
         self._last_activity = time.monotonic()
@@ -458,7 +438,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             parts.refusal,
         )
         self._debug_console, self._host_loop = parts.debug_console, parts.host_loop
-        self._runner = parts.runner
+        self._parts, self._runner = parts, parts.runner
         self._executor = parts.runner.executor
 
     def _terminal_size(self) -> tuple[int, int]:
@@ -467,86 +447,17 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         return columns or 80, rows or 24
 
     async def _interactive(self) -> None:
-        assert self._terminal is not None and self._stdout is not None
-        term, columns, rows = self._terminal
-        assert self._reading is not None
-        fingerprint = self._context.fingerprint
-        repl = Repl(
-            self._runner_or_fail().namespace,
-            self._streams.stdout,
-            term=term,
-            columns=columns,
-            rows=rows,
-            pause_reading=functools.partial(self._reading.hold, "prompt input"),
-            resume_reading=functools.partial(self._reading.release, "prompt input"),
-            history=history_for(fingerprint),
-            settings=load_settings(fingerprint),
+        assert self._terminal is not None and self._reading is not None
+        assert self._parts is not None
+        terminal = TerminalSession(
+            self._parts,
+            self._terminal,
+            self._reading,
+            identity=self._context.identity,
+            fingerprint=self._context.fingerprint,
         )
-        self._repl = repl
-        if self._debug_console is not None:
-            self._debug_console.use_terminal(repl.output)
-        self._stdout.around_their_output = repl.around_their_output
-        self._stdout.write(
-            _banner(self._context.identity, self._host_loop) + repl.probe_cursor_position_reports()
-        )
-        executor = self._executor
-        assert executor is not None
-        while True:
-            # What came in while code ran (or was about to) and was not read as its stdin
-            # was typed ahead of this prompt.
-            leftover = self._stdin.take_unread() if self._stdin is not None else ""
-            if leftover:
-                repl.feed(leftover)
-            source = await repl.read()
-            if source is None:
-                return
-            try:
-                compiled = compile_statement(source, "<stdin>", show_last_expression=True)
-            except SyntaxError as error:
-                # (ptpython validates input, so this is rare: e.g. validation turned off.)
-                self._runner_or_fail().audit_end(source, "syntax error", 0.0)
-                repl.show_message(format_traceback(error, "<stdin>"))
-                continue
-            if self._cancel_next_statement:  # Ctrl-C came between Enter and the start
-                self._cancel_next_statement = False
-                self._runner_or_fail().audit_end(source, "interrupted before it started", 0.0)
-                repl.show_message("KeyboardInterrupt")
-                continue
-            outcome = await self._runner_or_fail().run_audited(
-                source, functools.partial(self._run_interactive, compiled)
-            )
-            if outcome.kind is OutcomeKind.EXIT:
-                return
-            if outcome.kind is OutcomeKind.INTERRUPTED:
-                repl.show_message("KeyboardInterrupt")
-            elif outcome.kind is OutcomeKind.ABANDONED:
-                repl.show_message(
-                    "KeyboardInterrupt: the statement is blocked outside Python (in C code), "
-                    "where it cannot be interrupted. It goes on in thread "
-                    f"{outcome.thread_name!r} with the KeyboardInterrupt pending (raised as soon "
-                    "as it runs Python code again); the next statement runs in a new thread."
-                )
-            elif outcome.kind is OutcomeKind.ERROR and outcome.exception is not None:
-                repl.show_message(format_traceback(outcome.exception, "<stdin>"))
-
-    def _run_interactive(self, compiled: CodeType) -> str:
-        """In the worker thread: run one REPL statement, draw its result or traceback, and
-        say how it ended."""
-        executor, repl, runner = self._executor, self._repl, self._runner
-        assert executor is not None and repl is not None and runner is not None
-        namespace = runner.namespace
-        try:
-            result = executor.evaluate(compiled, namespace)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as error:
-            if executor.still_wanted():
-                repl.show_exception(error)
-            return f"exception {type(error).__name__}"
-        if result is not None and executor.still_wanted():
-            namespace["_"] = result
-            repl.show_result(result)
-        return describe_result(result)
+        self._terminal_session, self._repl = terminal, terminal.repl
+        await terminal.run()
 
     async def _run_script(self) -> int:
         assert self._script_complete is not None
@@ -564,8 +475,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def _interrupt(self) -> None:
         if self._executor is not None and self._executor.interrupt():
             log.info("session %s: interrupt", self.session_id)
-        elif self._repl is not None and self._repl.accepted:
-            self._cancel_next_statement = True
+        elif self._terminal_session is not None and self._repl is not None and self._repl.accepted:
+            self._terminal_session.cancel_next_statement = True
 
     def _check_timeouts(self) -> None:
         """End the session past its session_timeout, or idle (nothing typed and nothing
@@ -653,10 +564,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             channel.close()
 
     def _shutdown(self) -> None:
-        if self._repl is not None:
-            save_settings(self._context.fingerprint, self._repl.settings(SETTINGS))
-            self._repl.close()
-            self._repl = None
+        if self._terminal_session is not None:
+            self._terminal_session.close()
+        self._repl = None
         if self._stdout is not None:
             self._stdout.around_their_output = None  # holds the REPL
         busy = False
