@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import subprocess
 from pathlib import Path
 
@@ -29,12 +30,27 @@ import manhole_ssh
 # A statement that outlives any interrupt: it catches BaseException and keeps running.
 STUBBORN = (
     "import time\n"
+    "print('running', flush=True)\n"
     "while True:\n"
     "    try:\n"
     "        time.sleep(0.05)\n"
     "    except BaseException:\n"
     "        pass\n"
 )
+
+
+def start_stubborn(host: Host, keys: Keys) -> subprocess.Popen[bytes]:
+    """An ssh client running STUBBORN, returned once the statement is running (not only
+    on record: a session that ends before its statement begins never runs it)."""
+    client = subprocess.Popen(
+        ssh_argv(host.port, keys.client_key, "127.0.0.1", STUBBORN),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert client.stdout is not None
+    ready, _, _ = select.select([client.stdout], [], [], 15)
+    assert ready and client.stdout.readline() == b"running\n", "the statement did not start"
+    return client
 
 
 def events_of(audit_file: Path, kind: str) -> list[dict[str, object]]:
@@ -77,13 +93,9 @@ def test_a_killed_client_leaves_a_statement_end_and_a_true_session_end(
     audited_host: tuple[Host, Path], keys: Keys
 ) -> None:
     host, audit_file = audited_host
-    client = subprocess.Popen(
-        ssh_argv(host.port, keys.client_key, "127.0.0.1", STUBBORN),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    client = start_stubborn(host, keys)
     try:
-        wait_for(lambda: events_of(audit_file, "statement_start"), 15, "the statement's start")
+        assert events_of(audit_file, "statement_start")
     finally:
         client.kill()
         client.wait()
@@ -100,13 +112,8 @@ def test_a_revoked_session_says_so(audited_host: tuple[Host, Path], keys: Keys) 
     """A stubborn statement in a session whose key is revoked: its end is recorded, and
     session_end says the server ended it (status 255), not status 0."""
     host, audit_file = audited_host
-    client = subprocess.Popen(
-        ssh_argv(host.port, keys.client_key, "127.0.0.1", STUBBORN),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    client = start_stubborn(host, keys)
     try:
-        wait_for(lambda: events_of(audit_file, "statement_start"), 15, "the statement's start")
         fingerprint = fingerprint_of(keys.client_key)
         revoke = f"import manhole_ssh; manhole_ssh.installed().revoke({fingerprint!r})"
         exec_code(host.port, keys.client_key, revoke)

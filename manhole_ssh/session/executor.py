@@ -135,6 +135,9 @@ class _Worker(originals.Thread):
 
     def _run_job(self, job: _Job) -> None:
         with self.state_lock:
+            if self.retired:  # the session closed before the job began: it never runs
+                job.future.set_result(Outcome(OutcomeKind.INTERRUPTED, thread_name=self.name))
+                return
             self.current = job
         outcome = Outcome(OutcomeKind.ERROR, thread_name=self.name)
         try:
@@ -188,6 +191,8 @@ class Executor:
         self._abandon_timer: asyncio.TimerHandle | None = None
         self._waiting: asyncio.Future[Outcome] | None = None
         self.closed = False
+        # Set by close(): the thread its statement was left running in, if one was running.
+        self.left_running_in: str | None = None
 
     def _new_worker(self) -> _Worker:
         self._workers = [worker for worker in self._workers if worker.is_alive()]
@@ -310,11 +315,14 @@ class Executor:
         if self.closed:
             return
         self.closed = True
-        job = self._job
+        job, worker = self._job, self._worker
         if job is not None:
-            self._worker.interrupt(job)
-        self._worker.retired = True
-        self._worker.jobs.put(None)
+            worker.interrupt(job)
+        with worker.state_lock:  # decided with the worker: a job not begun now never begins
+            worker.retired = True
+            if job is not None and worker.current is job:
+                self.left_running_in = worker.name
+        worker.jobs.put(None)
 
 
 def _resolve(waiting: asyncio.Future[Outcome], outcome: Outcome) -> None:

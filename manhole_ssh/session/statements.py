@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,22 +74,14 @@ class StatementRunner:
         and again when it ends, however it ends."""
         number = self._audit_start(source)
         started = time.monotonic()
-        running_in: list[str] = []  # the worker's name while the job runs (set there)
-
-        def tracked() -> str:
-            running_in.append(threading.current_thread().name)
-            try:
-                return job()
-            finally:
-                running_in.clear()
-
         try:
-            outcome = await self.executor.run(tracked)
-        except asyncio.CancelledError:  # the session ended while the statement ran
+            outcome = await self.executor.run(job)
+        except asyncio.CancelledError:  # the session ended (and closed its executor) first
+            thread = self.executor.left_running_in
             how = (
-                f"still running in thread {running_in[0]!r} when the session ended"
-                if running_in
-                else "the session ended before the statement did"
+                f"still running in thread {thread!r} when the session ended"
+                if thread is not None
+                else "not run: the session ended before it started"
             )
             self.audit_end(source, how, time.monotonic() - started, number)
             raise
