@@ -7,7 +7,7 @@ PORT ?= 2222
 BIN := $(VENV)/bin
 KEYS := keys
 
-.PHONY: demo test test-all lint docs docs-serve release-check keys bench clean
+.PHONY: demo test test-fast test-all lint docs docs-serve release-check keys bench clean
 
 $(BIN)/manhole-ssh: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,10 +55,16 @@ docs-serve: $(BIN)/mkdocs
 release-check: $(BIN)/twine
 	$(BIN)/pytest -p no:cacheprovider -m release tests/test_release.py
 
+# What a maintainer runs often: the unit layer, then everything not marked slow.
+test-fast: $(BIN)/manhole-ssh
+	$(BIN)/pytest -p no:cacheprovider -q tests/test_units.py
+	$(BIN)/pytest -n 2 -m "not slow and not release"
+
 lint: $(BIN)/manhole-ssh
 	$(BIN)/ruff check manhole_ssh tests $(wildcard bench) docs noxfile.py
 	$(BIN)/ruff format --check manhole_ssh tests $(wildcard bench) docs noxfile.py
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The figures of bench/, each beside a baseline. sshd (openssh-server) runs the OpenSSH
 # baselines on a private port (installing it may also start the system's sshd service).

@@ -18,6 +18,9 @@ from pathlib import Path
 import pexpect
 import pyte
 
+from tests.support.ssh import AnsweringScreen
+from tests.support.ssh import ssh_argv as ssh_argv  # shared with tests/: see tests/support
+
 HOST_SCRIPT = Path(__file__).with_name("host.py")
 
 
@@ -154,40 +157,6 @@ class Host:
             print(f"(bench host stderr: {len(lines)} lines, most often {first!r})", file=sys.stderr)
 
 
-def ssh_argv(port: int, key: Path, *extra: str) -> list[str]:
-    return [
-        "ssh",
-        "-F",
-        "/dev/null",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "IdentityAgent=none",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "LogLevel=ERROR",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-i",
-        str(key),
-        "-p",
-        str(port),
-        *extra,
-    ]
-
-
-class _Screen(pyte.Screen):
-    def __init__(self, columns: int, rows: int, reply: Callable[[str], object]) -> None:
-        super().__init__(columns, rows)
-        self._reply = reply
-
-    def write_process_input(self, data: str) -> None:
-        self._reply(data)  # answers ESC[6n as a terminal does
-
-
 class Terminal:
     """A program in a real PTY, drawn by a VT100 emulator that answers ESC[6n."""
 
@@ -201,7 +170,7 @@ class Terminal:
             env={**os.environ, "PYTHONSTARTUP": ""},
         )
         self.child.delaybeforesend = None
-        self.screen = _Screen(columns, rows, self.child.send)
+        self.screen = AnsweringScreen(columns, rows, self.child.send)
         self.stream = pyte.Stream(self.screen)
 
     def wait_for(self, predicate: Callable[[pyte.Screen], bool], timeout: float = 20) -> float:

@@ -1,7 +1,7 @@
 """A host for the benchmarks: a service with a manhole on a free port (or none).
 
 Usage: python host.py AUTHORIZED_KEYS HOST_KEY [--no-manhole] [--busy] [--loop]
-       [--python-manhole SOCKET] [--no-gc]
+       [--python-manhole SOCKET] [--no-gc] [--connections N]
 
 Prints ``PORT <n>`` (0 without a manhole of ours), then answers requests on stdin, one
 line each, until stdin closes:
@@ -12,12 +12,17 @@ line each, until stdin closes:
   had the CPU, from /proc's schedstat);
 - ``GC``: ``<full collections> <longest ns> <all of them ns> <GC-tracked objects>``: the
   cyclic garbage collector's full (generation 2) collections since the last ``GC``
-  request (or the start), seen through ``gc.callbacks``, and the objects it tracks now.
+  request (or the start), seen through ``gc.callbacks``, and the objects it tracks now;
+- ``COLLECT``: ``<ns> <GC-tracked objects>``: the time of one full collection run now
+  (``gc.collect()``, the median of three), and the objects tracked after it.
 
 ``--busy`` runs a CPU-bound thread that counts its loops into ``work['loops']``.
 ``--loop`` runs an idle asyncio loop in a thread ``loop``, given to the manhole.
 ``--python-manhole SOCKET`` installs python-manhole (PyPI ``manhole``) listening on the
 Unix socket SOCKET instead of manhole-ssh.
+
+``--connections N`` lets N connections log in at once, all with the one bench key
+(``max_connections`` and ``max_connections_per_key``; the defaults are 50 and 10).
 
 ``--no-gc`` turns the cyclic garbage collector off (a diagnostic: what the figures are
 without its pauses; a service would not run so).
@@ -84,7 +89,12 @@ def main() -> None:
     elif "--no-manhole" not in options:
         import manhole_ssh
 
+        connections = {}
+        if "--connections" in options:
+            count = int(options[options.index("--connections") + 1])
+            connections = {"max_connections": count, "max_connections_per_key": count}
         port = manhole_ssh.install(
+            **connections,
             port=0,
             authorized_keys=authorized_keys,
             host_key=host_key,
@@ -109,6 +119,14 @@ def main() -> None:
                 del full_collections[: len(durations)]
                 longest = max(durations, default=0)
                 _reply(f"{len(durations)} {longest} {sum(durations)} {len(gc.get_objects())}")
+            elif request.strip() == "COLLECT":
+                runs = []
+                for _ in range(3):
+                    started = time.perf_counter_ns()
+                    gc.collect()
+                    runs.append(time.perf_counter_ns() - started)
+                del full_collections[:]  # these are ours, not the sessions'
+                _reply(f"{sorted(runs)[1]} {len(gc.get_objects())}")
             else:
                 _reply(f"ERROR unknown request {request.strip()!r}")
 

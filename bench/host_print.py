@@ -15,7 +15,7 @@ import statistics
 import timeit
 
 from bench._harness import Row
-from manhole_ssh.streams import ThreadRoutedStream
+from manhole_ssh.session.streams import ThreadRoutedStream
 
 ROUNDS = 15
 PRINTS = 20_000

@@ -11,17 +11,16 @@ imported on the manhole's own thread, when it starts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .config import COMMAND_LINE, ConfigError, spelled
-from .listeners import AddressInUse
-from .manhole import Manhole
-from .workers import reloader_parent, several_reason
+from .errors import ConfigError
+from .manhole import Manhole, install_once, installed
+from .manhole import uninstall as uninstall_installed
 
 if TYPE_CHECKING:
     import asyncio
@@ -33,14 +32,12 @@ __all__ = [
     "Manhole",
     "breakpoint",
     "install",
+    "installed",
     "set_trace",
     "set_trace_async",
     "uninstall",
 ]
 __version__ = "0.1.0"
-
-_installed: Manhole | None = None
-_install_lock = threading.Lock()
 
 
 def install(
@@ -149,142 +146,19 @@ def install(
     :raises ConfigError: a file is missing or unsafe, the port is in use, an option is
         wrong, or a manhole is already installed.
     """
-    global _installed
+    options = dict(vars())  # the arguments, by name: Config.from_options checks them all
     asyncio_module = sys.modules.get("asyncio")  # without it, no loop can be running
     if loop is None and asyncio_module is not None:
-        try:
-            loop = asyncio_module.get_running_loop()
-        except RuntimeError:
-            loop = None
-    from .config import Config, Limits
+        with contextlib.suppress(RuntimeError):
+            options["loop"] = asyncio_module.get_running_loop()
+    from .config import Config
 
-    config = Config.build(
-        port=port,
-        bind_address=bind_address,
-        authorized_keys=authorized_keys,
-        host_key=host_key,
-        locals=locals,
-        loop=loop,
-        daemon=daemon,
-        log_level=log_level,
-        audit_file=audit_file,
-        activate_on=activate_on,
-        oneshot=oneshot,
-        socket_path=socket_path,
-        post_quantum_only=post_quantum_only,
-        on_fork=on_fork,
-        revoked_keys=revoked_keys,
-        end_sessions_on_key_removal=end_sessions_on_key_removal,
-        allow_remote=allow_remote,
-        session_recordings=session_recordings,
-        breakpoint_timeout=breakpoint_timeout,
-        limits=Limits(
-            login_grace_time=login_grace_time,
-            max_auth_tries=max_auth_tries,
-            max_startups=max_startups,
-            per_source_max_startups=per_source_max_startups,
-            max_sessions=max_sessions,
-            idle_timeout=idle_timeout,
-            session_timeout=session_timeout,
-            max_connections=max_connections,
-            max_connections_per_key=max_connections_per_key,
-            unused_connection_timeout=unused_connection_timeout,
-            per_source_net_block_size=per_source_net_block_size,
-            per_source_penalty_exempt_list=(
-                per_source_penalty_exempt_list
-                if isinstance(per_source_penalty_exempt_list, str)
-                else tuple(per_source_penalty_exempt_list)
-            ),
-        ),
-    )
-    with _install_lock:
-        if _installed is not None and _installed.running:
-            if _installed.config.given_through == COMMAND_LINE:
-                raise ConfigError(
-                    f"manhole-ssh run installed a manhole in this process already (it "
-                    f"listens on {_installed.where()}), and the program calls install() "
-                    "itself: run the program without manhole-ssh run, or remove its install()"
-                )
-            raise ConfigError(
-                f"a manhole is already installed in this process (it listens on "
-                f"{_installed.where()}): install() once per process, or call "
-                "manhole_ssh.uninstall() first"
-            )
-        manhole = Manhole(config)
-        reloader = reloader_parent()
-        if reloader is not None:
-            manhole.decline(f"process {os.getpid()} is {reloader}: no manhole here")
-            log.info("manhole-ssh does not listen in process %d, %s", os.getpid(), reloader)
-            return manhole
-        try:
-            manhole.start()
-        except AddressInUse as error:
-            _decline_if_one_of_several(manhole, error)
-            return manhole
-        _installed = manhole
-    return manhole
-
-
-def _decline_if_one_of_several(manhole: Manhole, error: AddressInUse) -> None:
-    """The address is taken. In a lone process, that is the caller's error: raise it,
-    naming the holder if it is a manhole. In one of several processes of a service (a
-    worker, a reloader's child), the service must not fail for it: log and go on without
-    a manhole. :raises ConfigError:"""
-    from .connecting import holder_of
-
-    config = manhole.config
-    holder = holder_of(config.port if config.listen_tcp else None, config.socket_path)
-    reason = several_reason(holder.pid if holder is not None else None)
-    if reason is None:
-        if holder is None:
-            raise error
-        raise AddressInUse(f"{error} It is the manhole of process {holder.pid} ({holder.name}).")
-    fix = (
-        f"to have one in every process, give {spelled('port', '0')} or a socket path with "
-        f"{{pid}} ({spelled('socket_path', '/run/app/manhole-{pid}.sock')}), then "
-        "`manhole-ssh list`"
-    )
-    where = f"port {config.port}" if config.listen_tcp else f"socket {config.socket_path}"
-    message = f"no manhole in process {os.getpid()}: {where} is taken, and this process is {reason}"
-    manhole.decline(f"{message}; {fix}")
-    log.warning("manhole-ssh: %s; %s", message, fix)
-
-
-def _after_fork_in_child() -> None:
-    """The manhole's thread does not survive a fork: free what the child inherited, and
-    start the child's own manhole if on_fork="restart"."""
-    global _installed, _install_lock
-    _install_lock = threading.Lock()  # another thread may have held it at the fork
-    manhole, _installed = _installed, None
-    if manhole is None:
-        return
-    manhole.forget_after_fork()
-    if manhole.config.on_fork == "restart":
-        child = Manhole(manhole.config.for_this_process())
-        try:
-            child.start()
-        except AddressInUse as error:  # the parent's fixed port: say so, and what to do
-            try:
-                _decline_if_one_of_several(child, error)
-            except ConfigError as lone:
-                log.error("manhole-ssh not restarted in child %d: %s", os.getpid(), lone)
-            return
-        except ConfigError as error:
-            log.error("manhole-ssh not restarted in child %d: %s", os.getpid(), error)
-            return
-        _installed = child
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+    return install_once(Config.from_options(options))
 
 
 def uninstall() -> None:
     """Stop the manhole that :func:`install` started, if any."""
-    global _installed
-    with _install_lock:
-        manhole, _installed = _installed, None
-    if manhole is not None:
-        manhole.stop()
+    uninstall_installed()
 
 
 def _breakpoints() -> Any:

@@ -1,5 +1,5 @@
 """``python -m manhole_ssh`` is the ``manhole-ssh`` command."""
 
-from .cli import main
+from .cli.commands import main
 
 raise SystemExit(main())

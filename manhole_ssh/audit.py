@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AuditFile", "audit", "audit_log", "printable"]
+__all__ = ["AuditFile", "audit", "audit_log", "printable", "report_event"]
 
 audit_log = logging.getLogger("manhole_ssh.audit")
 
@@ -30,6 +30,16 @@ def audit(event: str, **fields: Any) -> None:
         return
     record = {"time": round(time.time(), 6), "event": event, "pid": os.getpid(), **fields}
     audit_log.info(json.dumps(record, default=str, ensure_ascii=False))
+
+
+def report_event(
+    logger: logging.Logger, level: int, event: str, message: str, *args: object, **fields: Any
+) -> None:
+    """Write one event once: its line in the text log (``message % args`` on ``logger``, at
+    ``level``) and its record in the audit trail (``event`` with ``fields``), so that the
+    two cannot drift apart or one be forgotten."""
+    logger.log(level, message, *args)
+    audit(event, **fields)
 
 
 class AuditFile:

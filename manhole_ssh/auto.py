@@ -21,15 +21,15 @@ from .config import (
     environment_options,
     options_given_through,
 )
-from .manhole import Manhole
+from .manhole import Manhole, installed
 
 __all__ = ["manhole"]
 
 
 def _install_from_environment() -> Manhole | None:
-    installed = manhole_ssh._installed
-    if installed is not None and installed.running:
-        return installed  # `manhole-ssh run` installed it already
+    running = installed()
+    if running is not None:
+        return running  # `manhole-ssh run` installed it already
     try:
         if not environment_enabled():
             return None

@@ -10,18 +10,23 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .errors import ConfigError
+from .options import OPTIONS
+
+KeysCallable = Callable[[], "str | Iterable[str]"]
+"""A source of keys held elsewhere (a secret store): returns authorized_keys lines."""
+KeySource = Path | KeysCallable
+
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Sequence
     from typing import TypeAlias
-
-    from .auth import KeysCallable, KeySource
 
     _OneSource: TypeAlias = str | os.PathLike[str] | KeysCallable
     AuthorizedKeysOption: TypeAlias = _OneSource | Sequence[_OneSource] | None
@@ -31,6 +36,8 @@ __all__ = [
     "DEFAULT_PORT",
     "Config",
     "ConfigError",
+    "KeySource",
+    "KeysCallable",
     "Limits",
     "default_host_key_path",
     "environment_enabled",
@@ -42,10 +49,6 @@ __all__ = [
 
 DEFAULT_PORT = 2222
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
-
-
-class ConfigError(Exception):
-    """An option or a file it names cannot be used; the message says how to fix it."""
 
 
 def default_host_key_path() -> Path:
@@ -213,6 +216,17 @@ class Config(NamedTuple):
     def for_this_process(self) -> Config:
         """The same options in a forked child: ``{pid}`` in socket_path is the child's."""
         return self._replace(socket_path=_socket_path(self.socket_path_template))
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Config:
+        """The configuration :func:`manhole_ssh.install` gets with these keyword arguments
+        (the fields of :class:`Limits` among them go into ``limits``). :raises ConfigError:"""
+        limits = {name: options[name] for name in Limits._fields if name in options}
+        exempt = limits.get("per_source_penalty_exempt_list")
+        if exempt is not None and not isinstance(exempt, str):
+            limits["per_source_penalty_exempt_list"] = tuple(exempt)
+        rest = {name: value for name, value in options.items() if name not in Limits._fields}
+        return cls.build(limits=Limits(**limits), **rest)
 
     @classmethod
     def build(
@@ -417,38 +431,10 @@ def _log_level(level: int | str | None) -> int | None:
     return resolved
 
 
-# Every option that can be set from the environment, and how its text is read. `locals`
-# and `loop` are objects, which no variable can hold.
+# Every option that can be set from the environment, and how its text is read (declared
+# in options.py). `locals` and `loop` are objects, which no variable can hold.
 _ENVIRONMENT_KINDS: dict[str, str] = {
-    "port": "int",
-    "bind_address": "text",
-    "authorized_keys": "paths",
-    "host_key": "text",
-    "daemon": "bool",
-    "log_level": "text",
-    "audit_file": "text",
-    "login_grace_time": "seconds",
-    "max_auth_tries": "int",
-    "max_startups": "text",
-    "per_source_max_startups": "int",
-    "max_sessions": "int",
-    "idle_timeout": "seconds or none",
-    "session_timeout": "seconds or none",
-    "max_connections": "int",
-    "max_connections_per_key": "int",
-    "unused_connection_timeout": "seconds or none",
-    "per_source_net_block_size": "text",
-    "per_source_penalty_exempt_list": "text",
-    "activate_on": "text",
-    "oneshot": "bool",
-    "socket_path": "text",
-    "post_quantum_only": "bool",
-    "on_fork": "text",
-    "revoked_keys": "text",
-    "end_sessions_on_key_removal": "bool",
-    "allow_remote": "bool",
-    "session_recordings": "text",
-    "breakpoint_timeout": "seconds",
+    option.name: option.environment for option in OPTIONS if option.environment is not None
 }
 ENVIRONMENT_PREFIX = "MANHOLE_SSH_"
 _TRUE = ("1", "true", "yes", "on")
@@ -525,15 +511,7 @@ def _read_variable(variable: str, value: str, kind: str) -> object:
 # the spelling they used: `port=0` to a caller, `--port 0` on the command line,
 # `MANHOLE_SSH_PORT=0` in the environment.
 INSTALL_CALL, COMMAND_LINE, ENVIRONMENT = "install()", "command line", "environment"
-_COMMAND_LINE_FLAGS = {
-    "port": "--port",
-    "bind_address": "--bind",
-    "allow_remote": "--allow-remote",
-    "authorized_keys": "--authorized-keys",
-    "host_key": "--host-key",
-    "socket_path": "--socket-path",
-    "activate_on": "--activate-on",
-}
+_COMMAND_LINE_FLAGS = {option.name: option.flag for option in OPTIONS if option.flag is not None}
 _option_origins: ContextVar[tuple[str, Mapping[str, str]]] = ContextVar(
     "manhole_ssh_option_origins", default=(INSTALL_CALL, {})
 )

@@ -1,5 +1,5 @@
-"""Discovery records: where each running manhole of this user listens (written here, by
-the manhole; read by :mod:`manhole_ssh.connecting`).
+"""Discovery records: where each running manhole of this user listens (written and read
+here: by the manhole, by ``install()`` to name who holds a port, by the command line).
 
 Each manhole writes ``<pid>.json`` in ``$XDG_RUNTIME_DIR/manhole-ssh/`` (or
 ``/tmp/manhole-ssh-<uid>/`` where that variable is unset), a folder of mode 0700 that
@@ -15,16 +15,24 @@ so whoever could forge a record could already run code as the user.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import sys
+import time
 from pathlib import Path
+from typing import Any, NamedTuple
+
+from .errors import DiscoveryError
 
 __all__ = [
     "DiscoveryError",
+    "Record",
+    "holder_of",
     "is_zombie",
     "known_hosts_path",
     "process_start_ticks",
+    "read_records",
     "remove_dead_socket",
     "remove_record",
     "runtime_folder",
@@ -32,10 +40,6 @@ __all__ = [
 ]
 
 FOLDER_NAME = "manhole-ssh"
-
-
-class DiscoveryError(Exception):
-    """The runtime folder cannot be used safely; the message says why."""
 
 
 def runtime_folder(create: bool = False) -> Path:
@@ -179,3 +183,89 @@ def remove_dead_socket(path: Path) -> None:
             return  # someone listens there: not ours to remove
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+
+
+class Record(NamedTuple):
+    """One running manhole, as ``manhole-ssh list`` shows it."""
+
+    pid: int
+    name: str  # the process's command line, shortened
+    address: str | None  # TCP address, None if it listens on a Unix socket only
+    port: int | None
+    socket_path: str | None
+    host_key: str | None  # "ssh-ed25519 AAAA…", None until the default key is made
+    fingerprint: str | None
+    started: float  # time.time() when it began listening
+    process_start: int | None  # the process's start time in clock ticks (pid reuse check)
+    activate_on: str | None = None  # "SIGUSR1": it listens only once that signal comes
+
+    def endpoint(self) -> str:
+        if self.activate_on is not None:
+            return f"(waits for kill -{self.activate_on.removeprefix('SIG')} {self.pid})"
+        places = []
+        if self.port is not None:
+            places.append(f"{self.address}:{self.port}")
+        if self.socket_path is not None:
+            places.append(self.socket_path)
+        return " ".join(places)
+
+
+def _alive(record: Record) -> bool:
+    try:
+        os.kill(record.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, though not ours: the pid was reused
+    if is_zombie(record.pid):
+        return False
+    started = process_start_ticks(record.pid)
+    return record.process_start is None or started is None or started == record.process_start
+
+
+def _parse(data: Any) -> Record:
+    if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+        raise ValueError("not a record")
+    fields: dict[str, Any] = {name: data.get(name) for name in Record._fields}
+    fields["name"] = str(fields["name"] or "?")
+    fields["started"] = float(fields["started"] or 0.0)
+    return Record(**fields)
+
+
+def read_records() -> list[Record]:
+    """The live records, oldest first; stale or unreadable ones are removed."""
+    folder = runtime_folder()
+    records = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            record = _parse(json.loads(path.read_text("utf-8")))
+        except (OSError, ValueError, TypeError):
+            remove_record(path)
+            continue
+        if _alive(record):
+            records.append(record)
+        else:
+            remove_record(path, record.socket_path)
+    return sorted(records, key=lambda record: record.started or 0.0)
+
+
+def holder_of(port: int | None, socket_path: Path | None, wait: float = 0.3) -> Record | None:
+    """The running manhole that listens on ``port`` (any loopback address) or on
+    ``socket_path``, if its record says so. A manhole writes its record just after it binds:
+    one that a sibling process bound a moment ago is waited for, up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            records = read_records()
+        except DiscoveryError:
+            return None
+        for record in records:
+            if record.pid == os.getpid():
+                continue
+            if port and record.port == port:
+                return record
+            if socket_path is not None and record.socket_path == str(socket_path):
+                return record
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)

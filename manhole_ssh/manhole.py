@@ -19,27 +19,29 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from . import originals
-from .auth import describe_sources, precheck_authorized_keys
-from .config import Config, ConfigError
-from .filemodes import check_opened, resolve_checked
-from .green import import_early_if_green
-from .helpers import MANHOLE_THREAD_PREFIX
-from .hostkey import fingerprint_of, host_public_key, precheck_host_key, public_key_line
-from .listeners import bind_tcp, bind_unix
+from .access.authorized_keys import describe_sources, precheck_authorized_keys
+from .access.file_modes import check_opened, resolve_checked
+from .access.host_key import fingerprint_of, host_public_key, precheck_host_key, public_key_line
+from .config import COMMAND_LINE, Config, spelled
+from .errors import AddressInUse, ConfigError
+from .green import originals
+from .server.listeners import bind_tcp, bind_unix
+from .session.namespace import MANHOLE_THREAD_PREFIX
+from .workers import reloader_parent, several_reason
 
 if TYPE_CHECKING:
     import asyncio
 
     from .audit import AuditFile
-    from .server import ServerSettings
+    from .server.ssh_server import ServerState
 
-__all__ = ["Manhole"]
+__all__ = ["Manhole", "install_once", "installed", "uninstall"]
 
 log = logging.getLogger("manhole_ssh")
 
@@ -88,7 +90,7 @@ def _close_loop_descriptors(loop: asyncio.AbstractEventLoop) -> None:
             selector.close()
 
 
-async def _watch_key_files(settings: ServerSettings, interval: float = 1.0) -> None:
+async def _watch_key_files(settings: ServerState, interval: float = 1.0) -> None:
     """end_sessions_on_key_removal: end the sessions of keys that left authorized_keys or
     entered revoked_keys (checked every ``interval`` seconds; a stat() when nothing changed)."""
     import asyncio
@@ -131,7 +133,7 @@ class Manhole:
         self._stop_timeout = 5.0
         self._audit_file: AuditFile | None = None
         self._revoked: set[str] = set()  # fingerprints given to revoke()
-        self._settings: ServerSettings | None = None
+        self._settings: ServerState | None = None
         self._activation = originals.new_event()
         self._activation_signal: int | None = None
         self._previous_handler: Any = None
@@ -146,7 +148,7 @@ class Manhole:
         config = self.config
         precheck_authorized_keys(config.authorized_keys)
         if config.revoked_keys_path is not None:
-            from .revocation import precheck_revoked_keys
+            from .access.revocation import precheck_revoked_keys
 
             precheck_revoked_keys(config.revoked_keys_path)
         precheck_host_key(config.host_key_path, create_if_missing=config.host_key_is_default)
@@ -156,12 +158,12 @@ class Manhole:
             self._host_public_key = host_public_key(config.host_key_path)
             self.host_key_fingerprint = fingerprint_of(self._host_public_key)
         if config.session_recordings is not None:
-            from .recording import prepare_recordings_folder
+            from .session.recording import prepare_recordings_folder
 
             prepare_recordings_folder(config.session_recordings)
         if config.audit_file is not None:
             self._audit_file = open_audit_file(config.audit_file)
-        import_early_if_green()
+        _import_early_if_green()
         try:
             if config.activate_on is None:
                 self._listen()
@@ -172,7 +174,7 @@ class Manhole:
                 self._audit_file.detach()
             raise
         self._wakeup_read, self._wakeup_write = os.pipe()
-        # A real OS thread even in a gevent or eventlet host (see originals.py).
+        # A real OS thread even in a gevent or eventlet host (see green/originals.py).
         self._thread = originals.Thread(
             target=self._thread_main, name=MANHOLE_THREAD_PREFIX, daemon=config.daemon
         )
@@ -439,7 +441,7 @@ class Manhole:
     def _run_server(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        from .realloop import RealThreadPool, new_event_loop
+        from .green.real_loop import RealThreadPool, new_event_loop
 
         loop = new_event_loop()
         # prompt_toolkit completes and suggests in the loop's executor: name its threads
@@ -465,10 +467,10 @@ class Manhole:
     async def _serve(self) -> None:
         import asyncio
 
-        from .auth import AuthorizedKeys
-        from .hostkey import load_host_key
-        from .revocation import RevokedKeys
-        from .server import ServerSettings, shut_down, start_server
+        from .access.authorized_keys import AuthorizedKeys
+        from .access.host_key import load_host_key
+        from .access.revocation import RevokedKeys
+        from .server.ssh_server import ServerState, shut_down, start_server
 
         config = self.config
         self._stop_requested = asyncio.Event()
@@ -489,7 +491,7 @@ class Manhole:
         if not len(authorized_keys):
             log.warning("no usable key in %s: every login is refused", authorized_keys.path)
         stop_requested = self._stop_requested
-        settings = ServerSettings(
+        settings = ServerState(
             authorized_keys,
             config.locals,
             config.loop,
@@ -512,3 +514,127 @@ class Manhole:
             if config.end_sessions_on_key_removal:
                 watcher.cancel()
             await shut_down(acceptors, settings, self._stop_timeout)
+
+
+def _import_early_if_green() -> None:
+    """Where a green library is loaded, import what serving needs (asyncssh, ptpython, the
+    server's modules) now, in the caller's thread, instead of on the manhole's thread at
+    the first connection. Two reasons:
+
+    - importing asyncssh runs ``ldconfig`` (``ctypes.util.find_library``), and gevent's
+      patched ``subprocess`` starts processes from the main thread only;
+    - a gunicorn gevent worker patches right after the fork, while its manhole is already
+      up: gevent then rewrites the import locks held at that moment, and an import under
+      way on the manhole's thread fails ("cannot release un-acquired lock").
+
+    The cost is what any host pays at its first connection (about half a second, and the
+    memory of asyncssh, cryptography and ptpython), paid at ``install()`` or at the fork.
+    """
+    if originals.green_possible():
+        from .server import ssh_server  # noqa: F401
+
+
+# The installed manhole: one per process, as install() promises.
+_installed: Manhole | None = None
+_install_lock = threading.Lock()
+
+
+def installed() -> Manhole | None:
+    """The manhole :func:`manhole_ssh.install` started in this process and still running,
+    or ``None``."""
+    manhole = _installed
+    return manhole if manhole is not None and manhole.running else None
+
+
+def install_once(config: Config) -> Manhole:
+    """Start the process's manhole with ``config`` (what :func:`manhole_ssh.install` does
+    once it has checked the options). :raises ConfigError:"""
+    global _installed
+    with _install_lock:
+        if _installed is not None and _installed.running:
+            if _installed.config.given_through == COMMAND_LINE:
+                raise ConfigError(
+                    f"manhole-ssh run installed a manhole in this process already (it "
+                    f"listens on {_installed.where()}), and the program calls install() "
+                    "itself: run the program without manhole-ssh run, or remove its install()"
+                )
+            raise ConfigError(
+                f"a manhole is already installed in this process (it listens on "
+                f"{_installed.where()}): install() once per process, or call "
+                "manhole_ssh.uninstall() first"
+            )
+        manhole = Manhole(config)
+        reloader = reloader_parent()
+        if reloader is not None:
+            manhole.decline(f"process {os.getpid()} is {reloader}: no manhole here")
+            log.info("manhole-ssh does not listen in process %d, %s", os.getpid(), reloader)
+            return manhole
+        try:
+            manhole.start()
+        except AddressInUse as error:
+            _decline_if_one_of_several(manhole, error)
+            return manhole
+        _installed = manhole
+    return manhole
+
+
+def uninstall() -> None:
+    """Stop the installed manhole, if any."""
+    global _installed
+    with _install_lock:
+        manhole, _installed = _installed, None
+    if manhole is not None:
+        manhole.stop()
+
+
+def _decline_if_one_of_several(manhole: Manhole, error: AddressInUse) -> None:
+    """The address is taken. In a lone process, that is the caller's error: raise it,
+    naming the holder if it is a manhole. In one of several processes of a service (a
+    worker, a reloader's child), the service must not fail for it: log and go on without
+    a manhole. :raises ConfigError:"""
+    from .discovery import holder_of
+
+    config = manhole.config
+    holder = holder_of(config.port if config.listen_tcp else None, config.socket_path)
+    reason = several_reason(holder.pid if holder is not None else None)
+    if reason is None:
+        if holder is None:
+            raise error
+        raise AddressInUse(f"{error} It is the manhole of process {holder.pid} ({holder.name}).")
+    fix = (
+        f"to have one in every process, give {spelled('port', '0')} or a socket path with "
+        f"{{pid}} ({spelled('socket_path', '/run/app/manhole-{pid}.sock')}), then "
+        "`manhole-ssh list`"
+    )
+    where = f"port {config.port}" if config.listen_tcp else f"socket {config.socket_path}"
+    message = f"no manhole in process {os.getpid()}: {where} is taken, and this process is {reason}"
+    manhole.decline(f"{message}; {fix}")
+    log.warning("manhole-ssh: %s; %s", message, fix)
+
+
+def _after_fork_in_child() -> None:
+    """The manhole's thread does not survive a fork: free what the child inherited, and
+    start the child's own manhole if on_fork="restart"."""
+    global _installed, _install_lock
+    _install_lock = threading.Lock()  # another thread may have held it at the fork
+    manhole, _installed = _installed, None
+    if manhole is None:
+        return
+    manhole.forget_after_fork()
+    if manhole.config.on_fork == "restart":
+        child = Manhole(manhole.config.for_this_process())
+        try:
+            child.start()
+        except AddressInUse as error:  # the parent's fixed port: say so, and what to do
+            try:
+                _decline_if_one_of_several(child, error)
+            except ConfigError as lone:
+                log.error("manhole-ssh not restarted in child %d: %s", os.getpid(), lone)
+            return
+        except ConfigError as error:
+            log.error("manhole-ssh not restarted in child %d: %s", os.getpid(), error)
+            return
+        _installed = child
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

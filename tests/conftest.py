@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import re
@@ -24,9 +23,10 @@ import asyncssh
 import pexpect
 import pyte
 import pytest
+from support.ssh import AnsweringScreen, ssh_argv
 
-from manhole_ssh.connecting import Record, read_records
-from manhole_ssh.hostkey import write_host_key
+from manhole_ssh.access.host_key import write_host_key
+from manhole_ssh.discovery import Record, read_records
 
 HOST_APP = Path(__file__).with_name("host_app.py")
 # The recipes of the documentation: apps the tests start as the pages show them.
@@ -211,32 +211,6 @@ def stop_host(host: Host) -> None:
             stream.close()
 
 
-def ssh_argv(port: int, key: Path | None, *extra: str) -> list[str]:
-    """The real OpenSSH client, isolated from the user's config, agent and known hosts."""
-    argv = [
-        "ssh",
-        "-F",
-        "/dev/null",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "IdentityAgent=none",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "LogLevel=ERROR",
-        "-o",
-        "ConnectTimeout=20",
-        "-p",
-        str(port),
-    ]
-    if key is not None:
-        argv += ["-o", "IdentitiesOnly=yes", "-i", str(key)]
-    return [*argv, *extra]
-
-
 def run_ssh(
     port: int, key: Path | None, *extra: str, stdin: bytes | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
@@ -270,42 +244,6 @@ def exec_code(
     return run_ssh(port, key, "127.0.0.1", code, stdin=stdin)
 
 
-_ALTERNATE_SCREEN = 1049  # xterm's private mode: a second screen, the first kept as it was
-
-
-class _AnsweringScreen(pyte.Screen):  # type: ignore[misc]
-    """A screen that answers the cursor-position request, as a terminal does, and has
-    xterm's alternate screen (which pyte has not), as pagers and editors use it."""
-
-    def __init__(self, columns: int, lines: int, reply: Callable[[str], None] | None) -> None:
-        super().__init__(columns, lines)
-        self._reply = reply
-        self.cursor_requests = 0
-        self._main_screen: tuple[dict[int, dict[int, Any]], Any] | None = None
-
-    def set_mode(self, *modes: int, **options: Any) -> None:
-        if options.get("private") and _ALTERNATE_SCREEN in modes and self._main_screen is None:
-            lines = {row: dict(line) for row, line in self.buffer.items()}
-            self._main_screen = (lines, copy.copy(self.cursor))
-            self.erase_in_display(2)
-        super().set_mode(*modes, **options)
-
-    def reset_mode(self, *modes: int, **options: Any) -> None:
-        if options.get("private") and _ALTERNATE_SCREEN in modes and self._main_screen:
-            lines, self.cursor = self._main_screen
-            self._main_screen = None
-            self.buffer.clear()
-            for row, line in lines.items():
-                self.buffer[row].update(line)
-            self.dirty.update(range(self.lines))
-        super().reset_mode(*modes, **options)
-
-    def write_process_input(self, data: str) -> None:
-        self.cursor_requests += 1
-        if self._reply is not None:
-            self._reply(data)
-
-
 class Terminal:
     """``ssh`` in a real PTY, its output rendered by a terminal emulator.
 
@@ -320,7 +258,7 @@ class Terminal:
             argv[0], argv[1:], encoding="utf-8", codec_errors="replace", dimensions=(rows, columns)
         )
         self.child.delaybeforesend = None
-        self.screen = _AnsweringScreen(columns, rows, self.child.send if answer_cpr else None)
+        self.screen = AnsweringScreen(columns, rows, self.child.send if answer_cpr else None)
         self.stream = pyte.Stream(self.screen)
         self.transcript = ""
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import Host, Keys, asyncssh_client, exec_code, start_host, stop_host
 
+pytestmark = pytest.mark.slow  # real servers and other interpreters: see make test-fast
+
 SSH_AUDIT = shutil.which("ssh-audit") or str(Path(sys.executable).with_name("ssh-audit"))
 
 

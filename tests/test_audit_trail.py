@@ -115,7 +115,7 @@ def test_a_revoked_session_says_so(audited_host: tuple[Host, Path], keys: Keys) 
     client = start_stubborn(host, keys)
     try:
         fingerprint = fingerprint_of(keys.client_key)
-        revoke = f"import manhole_ssh; manhole_ssh._installed.revoke({fingerprint!r})"
+        revoke = f"import manhole_ssh; manhole_ssh.installed().revoke({fingerprint!r})"
         exec_code(host.port, keys.client_key, revoke)
         _, stderr = client.communicate(timeout=15)
         assert "key revoked" in stderr.decode()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import Host, Keys
 
-from manhole_ssh.hostkey import host_public_key, public_key_line
+from manhole_ssh.access.host_key import host_public_key, public_key_line
 
 
 def keygen(*argv: str | Path) -> None:

@@ -276,7 +276,7 @@ def test_a_breakpoint_in_the_manholes_own_thread_goes_on(host: Host, keys: Keys)
     code = (
         "import manhole_ssh, threading\n"
         "done = threading.Event()\n"
-        "manhole_ssh._installed._loop.call_soon_threadsafe("
+        "manhole_ssh.installed()._loop.call_soon_threadsafe("
         "lambda: (manhole_ssh.set_trace(), done.set()))\n"
         "print(done.wait(10))"
     )

@@ -14,7 +14,7 @@ import paramiko
 import pytest
 from conftest import Host, Keys, asyncssh_client
 
-from manhole_ssh.hostkey import fingerprint_of, host_public_key
+from manhole_ssh.access.host_key import fingerprint_of, host_public_key
 
 
 def test_paramiko(host: Host, keys: Keys) -> None:

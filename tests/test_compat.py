@@ -28,12 +28,12 @@ from prompt_toolkit.layout.layout import walk
 from prompt_toolkit.output import DummyOutput
 from ptpython.python_input import PythonInput
 
-from manhole_ssh import repl as repl_module
 from manhole_ssh._compat import has_private, layout, with_globals
 from manhole_ssh._compat import ptpython as compat_ptpython
-from manhole_ssh.repl import Repl
+from manhole_ssh.session import repl as repl_module
+from manhole_ssh.session.repl import Repl
 
-PACKAGE = Path(repl_module.__file__).parent
+PACKAGE = Path(repl_module.__file__).parent.parent  # the whole package, not session/
 
 
 def test_walk_visits_what_prompt_toolkit_visits_in_the_same_order() -> None:
@@ -165,7 +165,7 @@ PRIVATE_NAMES = {
     "ptpython.completer:PythonCompleter": ["_complete_python_while_typing", "_jedi_completer"],
     "jedi.api:Script": ["_inference_state"],
     "asyncssh.connection:SSHServerConnection": ["_validate_openssh_certificate"],
-    "asyncssh.channel:SSHServerChannel": ["_process_env_request"],  # session.py: env refused
+    "asyncssh.channel:SSHServerChannel": ["_process_env_request"],  # channel.py: env refused
     "asyncssh.public_key:SSHOpenSSHCertificate": ["_key_id", "_serial"],
     "sys": ["_current_frames", "_getframe"],
     # debug/tasks.py: what a task waits on, and who awaits it, before Python 3.14

@@ -14,8 +14,7 @@ import pytest
 from conftest import Host, Keys, Launch, start_host, stop_host, wait_for, write_key_pair
 
 import manhole_ssh
-from manhole_ssh.connecting import read_records
-from manhole_ssh.discovery import is_zombie
+from manhole_ssh.discovery import is_zombie, read_records
 
 
 def manhole_cli(*arguments: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -175,7 +174,7 @@ import multiprocessing, os, sys, time, manhole_ssh
 def install():
     manhole_ssh.install(socket_path={sockets!r} + "/m-{{pid}}.sock",
                         authorized_keys={keys!r}, host_key={host_key!r})
-    while manhole_ssh._installed.record_path is None:
+    while manhole_ssh.installed().record_path is None:
         time.sleep(0.01)
 
 if sys.argv[1] == "pool":

@@ -16,7 +16,8 @@ import pytest
 from conftest import Keys, exec_code
 
 import manhole_ssh
-from manhole_ssh import ConfigError, filemodes
+from manhole_ssh import ConfigError
+from manhole_ssh.access import file_modes as filemodes
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import Host, Keys, Terminal, exec_code, ssh_argv, start_host, stop_host, wait_for
 
+pytestmark = pytest.mark.slow  # real servers and other interpreters: see make test-fast
+
 GREEN_HOST = Path(__file__).with_name("green_host.py")
 STALL_SECONDS = 30  # the longest the hub is stuck; each test ends it as soon as it is done
 

@@ -63,6 +63,6 @@ def test_set_loop_names_one_of_several(keys: Keys, launch: Launch, tmp_path: Pat
     assert record.port is not None
     private = exec_code(record.port, keys.client_key, RUNS_ON)
     assert private.stdout.startswith("'manhole-ssh worker"), private.stderr
-    named = exec_code(record.port, keys.client_key, "manhole._installed.set_loop(loops[1])")
+    named = exec_code(record.port, keys.client_key, "manhole.installed().set_loop(loops[1])")
     assert named.returncode == 0, named.stderr
     assert exec_code(record.port, keys.client_key, RUNS_ON).stdout == "'loop-1'\n"

@@ -27,7 +27,7 @@ from rawssh import Packet, send_raw
 from test_adversarial import rss_kb
 
 import manhole_ssh
-from manhole_ssh.keyfeed import Paste, PasteLimit
+from manhole_ssh.session.keyfeed import Paste, PasteLimit
 
 OpenTerminal = Callable[..., Terminal]
 
@@ -260,7 +260,7 @@ def test_the_prompt_stops_reading_keys_while_its_client_reads_nothing(
     server stops reading its channel (the SSH window then holds the client back) until
     the client reads again. Seen from another session, as an operator would look."""
     reading_paused = (
-        "import gc, manhole_ssh.session as s; any(o._channel._recv_paused for o in "
+        "import gc, manhole_ssh.session.channel as s; any(o._channel._recv_paused for o in "
         "gc.get_objects() if isinstance(o, s.ManholeSession) and o._terminal)"
     )
 

@@ -400,7 +400,7 @@ print("parent", os.getpid(), manhole.port, flush=True)
 sys.stdin.readline()  # the test has been in once: the server and its loop are running
 child = os.fork()
 if child == 0:
-    own = manhole_ssh._installed
+    own = manhole_ssh.installed()
     say("child", os.getpid(), own.port if own else 0)
     time.sleep(60)
     os._exit(0)

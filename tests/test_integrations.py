@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import Keys, Launch, exec_code, records_of, wait_for
 
+pytestmark = pytest.mark.slow  # real servers and other interpreters: see make test-fast
+
 
 def test_zero_code_enable_with_manhole_ssh_auto(keys: Keys, launch: Launch, tmp_path: Path) -> None:
     script = tmp_path / "service.py"
@@ -136,7 +138,7 @@ def test_gunicorn_workers_each_have_a_manhole(
     assert all(str(pid) in listed for pid in by_pid)
     green = None if worker_class == "sync" else worker_class
     code = (
-        "import os; from manhole_ssh.originals import green_library; "
+        "import os; from manhole_ssh.green.originals import green_library; "
         "(os.getpid(), os.getppid(), type(__import__('__main__')).__name__, green_library())"
     )
     for pid in workers:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from manhole_ssh.keyoptions import KeyOptions, split_options
+from manhole_ssh.access.key_options import KeyOptions, split_options
 
 
 def test_options_end_at_the_first_blank_outside_quotes() -> None:

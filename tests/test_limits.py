@@ -253,6 +253,8 @@ def _settled(port: int) -> bool:
     return _no_worker_threads() and _only_the_listener(port)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(180)  # 28 s alone; hit 60 s twice on a loaded 2-core machine
 def test_many_sessions_leave_nothing_behind(keys: Keys) -> None:
     """1000 sessions one after another (exec, script, terminal) leak no thread, descriptor
     or memory (10 MB at most) in the host (here, this process)."""

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from conftest import Host, Keys, Terminal, exec_code, ssh_argv
 
-from manhole_ssh.namespaces import release_namespace
+from manhole_ssh.session.namespace_release import release_namespace
 
 MAKES_A_CYCLE = """
 import gc, socket, weakref

@@ -9,10 +9,10 @@ import socket
 import pytest
 from conftest import socket_of_user
 
-from manhole_ssh import peeruid
+from manhole_ssh.access import peer_uid as peeruid
+from manhole_ssh.access.peer_uid import loopback_peer_uid
+from manhole_ssh.access.penalties import NO_KEY_TRIED, SourceGrouping, SourcePenalties, unmapped
 from manhole_ssh.config import ConfigError, Limits, environment_options
-from manhole_ssh.peeruid import loopback_peer_uid
-from manhole_ssh.penalties import NO_KEY_TRIED, SourceGrouping, SourcePenalties, unmapped
 
 
 class Clock:

@@ -15,7 +15,7 @@ from prompt_toolkit.input.vt100_parser import Vt100Parser
 from prompt_toolkit.key_binding import KeyPress
 
 from manhole_ssh._compat.ptpython import signatures
-from manhole_ssh.repl import Repl
+from manhole_ssh.session.repl import Repl
 
 
 class Probe:

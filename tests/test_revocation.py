@@ -13,8 +13,8 @@ import asyncssh
 import pytest
 from conftest import Keys, exec_code, start_host, stop_host
 
-from manhole_ssh.krl import KRL_MAGIC, KrlError, parse_krl
-from manhole_ssh.revocation import RevokedKeys
+from manhole_ssh.access.krl import KRL_MAGIC, KrlError, parse_krl
+from manhole_ssh.access.revocation import RevokedKeys
 
 if shutil.which("ssh-keygen") is None:
     pytest.skip("ssh-keygen (OpenSSH) is needed to write KRLs", allow_module_level=True)

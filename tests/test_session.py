@@ -56,6 +56,9 @@ def test_every_prompt_shows_its_status_bar(terminals: OpenTerminal, host: Host, 
     """Each prompt is drawn before the terminal has said where it is, and ptpython shows
     its status bar only when it knows the room below: on a fresh screen and once the
     screen has filled (and scrolls), every prompt shows it."""
+    # 16 rows: the banner (9 lines since manhole_help() was added) must fit the first
+    # screen, or it has scrolled away before open_repl() looks for it when it all arrives
+    # in one read; 8 statements then fill the screen.
     terminal = open_repl(terminals, host, keys, rows=16)
     for number in range(8):
         terminal.expect("[F4]")

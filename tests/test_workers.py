@@ -16,6 +16,8 @@ from conftest import RECIPES, Keys, Launch, exec_code, records_of, wait_for
 
 from manhole_ssh.workers import parent_pid_of, reloader_parent
 
+pytestmark = pytest.mark.slow  # real servers and other interpreters: see make test-fast
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -269,7 +271,7 @@ SPAWNING_PROGRAM = """
 import multiprocessing, os, subprocess, sys, time
 
 if __name__ == "__main__":
-    plain = "import sitecustomize, manhole_ssh; print(sitecustomize.MARK, manhole_ssh._installed)"
+    plain = "import sitecustomize, manhole_ssh; print(sitecustomize.MARK, manhole_ssh.installed())"
     print(subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True).stdout,
           end="", flush=True)
     with multiprocessing.get_context("spawn").Pool(1) as pool:
@@ -337,7 +339,7 @@ def test_a_forked_child_on_the_parents_fixed_port_says_why(keys: Keys, tmp_path:
         f"{install_line(keys, options)}\n"
         "child = os.fork()\n"
         "if child == 0:\n"
-        "    print('child has', manhole_ssh._installed, flush=True)\n"
+        "    print('child has', manhole_ssh.installed(), flush=True)\n"
         "    os._exit(0)\n"
         "os.waitpid(child, 0)\n"
     )

@@ -86,7 +86,7 @@ def _cursor_position_bindings() -> KeyBindings:
     knowing its room (so without ptpython's status bar), or it has more room than drawn.
 
     The renderer asks at each prompt and draws without waiting (see
-    :meth:`manhole_ssh.repl.Repl._request_cursor_position`); prompt_toolkit then draws
+    :meth:`manhole_ssh.session.repl.Repl._request_cursor_position`); prompt_toolkit then draws
     the prompt a second time on every answer, a whole drawing for nothing once the screen
     has filled (after a few statements), where the answer never gives the prompt more room
     than it took.

@@ -67,8 +67,8 @@ def _load_helpers() -> None:
     """Import the helper modules, each of which registers its helpers; register the others
     a session offers. (The breakpoint helpers are bound per session by
     :func:`session_helpers`: registered here to be listed, not put in the namespace.)"""
-    from ..green import in_hub
-    from ..shell import sh
+    from ..green.hub import in_hub
+    from ..session.shell import sh
     from . import breakpoints, heap, logs, profiler, stacks, tasks, watch  # noqa: F401
     from .threads import debug
 

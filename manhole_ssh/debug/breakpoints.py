@@ -30,9 +30,9 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from .. import originals
-from ..audit import audit
-from ..helpers import MANHOLE_THREAD_PREFIX
+from ..audit import audit, report_event
+from ..green import originals
+from ..session.namespace import MANHOLE_THREAD_PREFIX
 
 __all__ = [
     "MAX_WAITING",
@@ -190,10 +190,9 @@ registry = _Registry()
 
 def _manhole() -> Any:
     """The running manhole of this process, or ``None``."""
-    import manhole_ssh
+    from ..manhole import installed
 
-    manhole = manhole_ssh._installed
-    return manhole if manhole is not None and manhole.running else None
+    return installed()
 
 
 def set_trace(*, frame: FrameType | None = None, timeout: float | None = None) -> None:
@@ -281,8 +280,16 @@ def _wait_and_debug(entry: Breakpoint, wait: float, frame: FrameType) -> None:
             entry.attached_by = "(timed out)"
     if timed_out:
         registry.release(entry, quiet_for=_quiet_interval())
-        audit("breakpoint_timeout", breakpoint_id=entry.number, file=entry.filename)
-        log.info("breakpoint [%d] at %s:%d: nobody came", entry.number, *entry.location)
+        report_event(
+            log,
+            logging.INFO,
+            "breakpoint_timeout",
+            "breakpoint [%d] at %s:%d: nobody came",
+            entry.number,
+            *entry.location,
+            breakpoint_id=entry.number,
+            file=entry.filename,
+        )
     else:
         entry._attached.wait()  # claimed: the console follows at once
     if entry._console is None:  # timed out, or let go with detach()

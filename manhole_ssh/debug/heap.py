@@ -20,7 +20,7 @@ import tracemalloc
 from collections import Counter
 from typing import Any
 
-from .. import originals
+from ..green import originals
 from .live import refuse_on_the_host_loop
 from .registry import register
 from .report import Report

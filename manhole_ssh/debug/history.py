@@ -25,8 +25,8 @@ from typing import Any
 
 from prompt_toolkit.history import History, InMemoryHistory
 
-from ..config import ConfigError
-from ..filemodes import check_private, open_checked
+from ..access.file_modes import check_private, open_checked
+from ..errors import ConfigError
 
 __all__ = [
     "MAX_BYTES",

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .. import originals
-from ..streams import on_a_host_loop
+from ..green import originals
+from ..session.streams import on_a_host_loop
 
 __all__ = ["Feed", "refuse_on_the_host_loop"]
 

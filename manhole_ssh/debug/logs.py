@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Any
 
-from .. import originals
+from ..green import originals
 from .live import Feed, refuse_on_the_host_loop
 from .registry import register
 from .report import Report

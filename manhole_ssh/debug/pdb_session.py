@@ -35,7 +35,7 @@ from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import Output
 
-from ..streams import SessionStreams, bind_session_streams, install_routing
+from ..session.streams import SessionStreams, bind_session_streams, install_routing
 
 __all__ = ["DebugConsole", "SessionPdb"]
 

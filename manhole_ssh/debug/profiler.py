@@ -17,7 +17,7 @@ from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any
 
-from .. import originals
+from ..green import originals
 from .live import refuse_on_the_host_loop
 from .registry import register
 from .report import Report

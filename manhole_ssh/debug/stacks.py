@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
-from .. import originals
-from ..green import format_greenlets
-from ..helpers import MANHOLE_THREAD_PREFIX
+from ..green import originals
+from ..green.hub import format_greenlets
+from ..session.namespace import MANHOLE_THREAD_PREFIX
 from .registry import register
 from .report import Report
 

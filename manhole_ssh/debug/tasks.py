@@ -20,7 +20,7 @@ import inspect
 import threading
 from typing import Any
 
-from ..hostloop import running_loops
+from ..session.host_loop import running_loops
 from .registry import register
 from .report import Report
 from .stacks import describe_frame, format_stack

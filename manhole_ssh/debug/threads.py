@@ -18,8 +18,8 @@ import threading
 from types import CodeType, FrameType
 from typing import Any
 
-from .. import originals
-from ..helpers import MANHOLE_THREAD_PREFIX
+from ..green import originals
+from ..session.namespace import MANHOLE_THREAD_PREFIX
 from .breakpoints import attach, registry, set_trace
 
 __all__ = ["debug"]

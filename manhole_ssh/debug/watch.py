@@ -17,9 +17,9 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from .. import originals
 from ..audit import audit
-from ..hostloop import running_loops
+from ..green import originals
+from ..session.host_loop import running_loops
 from .live import Feed, refuse_on_the_host_loop
 from .registry import register
 from .report import Report
