@@ -90,30 +90,27 @@ class StatementRunner:
 
     def _audit_start(self, source: str) -> int:
         number = next(self._numbers)
-        author = self._author
-        audit(
-            "statement_start",
-            session=author.session,
-            statement=number,
-            identity=author.identity,
-            fingerprint=author.fingerprint,
-            peer=author.peer,
-            code=source,
-        )
+        audit("statement_start", **self._statement_fields(source, number))
         return number
+
+    def _statement_fields(self, source: str, number: int | None) -> dict[str, object]:
+        """What the start and the end record of a statement both say."""
+        author = self._author
+        return {
+            "session": author.session,
+            "statement": number,
+            "identity": author.identity,
+            "fingerprint": author.fingerprint,
+            "peer": author.peer,
+            "code": source,
+        }
 
     def audit_end(self, source: str, how: str, duration: float, number: int | None = None) -> None:
         """The end of a statement (``number``, from its ``statement_start``), or a
         statement that never started (no number: it did not compile, or was cancelled)."""
-        author = self._author
         audit(
             "statement",
-            session=author.session,
-            statement=number,
-            identity=author.identity,
-            fingerprint=author.fingerprint,
-            peer=author.peer,
-            code=source,
+            **self._statement_fields(source, number),
             outcome=how,
             duration=round(duration, 6),
         )

@@ -160,12 +160,17 @@ class ChannelOutput:
         """The channel can take more (called on the loop)."""
         with self._condition:
             self._paused = False
-            self._unwaited = 0
-            self._dropping = False
-            if self._dropped and not self._flush_scheduled:
-                self._flush_scheduled = True  # to say what was dropped
-                self._loop.call_soon(self._flush_from_writers)
+            self._caught_up()
             self._condition.notify_all()
+
+    def _caught_up(self) -> None:
+        """The client takes output again (on the loop, holding the condition): writers on
+        the loop queue again, and what was dropped meanwhile is told."""
+        self._unwaited = 0
+        self._dropping = False
+        if self._dropped and not self._flush_scheduled:
+            self._flush_scheduled = True  # to say what was dropped
+            self._loop.call_soon(self._flush_from_writers)
 
     def drain(self) -> None:
         """Send what is waiting now, and say what was dropped (called on the loop, as the
@@ -249,12 +254,8 @@ class ChannelOutput:
         if congested != self._congested:
             with self._condition:
                 self._congested = congested
-                if not congested and not self._paused:  # caught up: as in resume()
-                    self._unwaited = 0
-                    self._dropping = False
-                    if self._dropped and not self._flush_scheduled:
-                        self._flush_scheduled = True  # to say what was dropped
-                        self._loop.call_soon(self._flush_from_writers)
+                if not congested and not self._paused:
+                    self._caught_up()
                 self._condition.notify_all()
         if congested:
             self._congestion_timer = self._loop.call_later(
