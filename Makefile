@@ -34,7 +34,7 @@ demo: $(BIN)/manhole-ssh keys
 test: $(BIN)/manhole-ssh
 	$(BIN)/pytest -n 2
 
-# The suite on each supported CPython found (3.11, 3.12; pyenv's too), each in a nox venv.
+# The suite on each supported CPython found (3.11 to 3.13; pyenv's too), each in a nox venv.
 test-all: $(BIN)/nox
 	$(BIN)/nox
 

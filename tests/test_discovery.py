@@ -227,8 +227,11 @@ def test_leftovers_of_ended_processes_are_cleaned_by_the_next_list(
         assert pool.stdout.readline() == "terminated\n"
         killed.send_signal(signal.SIGTERM)
         wait_for(lambda: is_zombie(killed.pid) and is_zombie(exited.pid), 10, "two zombies")
-        assert len(list(sockets.glob("*.sock"))) == 4
-        assert len(list(records.glob("*.json"))) == 4
+        # The SIGTERM'd and the os._exit'ed processes leave theirs; a terminated pool's
+        # workers do too up to 3.12, and from 3.13 on may clean up after themselves first.
+        left = len(list(sockets.glob("*.sock")))
+        assert left == 4 if sys.version_info < (3, 13) else 2 <= left <= 4
+        assert len(list(records.glob("*.json"))) >= left
         assert manhole_cli("list").stdout.startswith("no running manhole")
         assert list(sockets.iterdir()) == []
         assert list(records.iterdir()) == []

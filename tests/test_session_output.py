@@ -137,9 +137,10 @@ def test_tracebacks_of_awaited_code_show_only_the_users_code(
     code = "import asyncio\nawait asyncio.sleep(0)\n1/0"
     result = exec_code(asyncio_host.port, keys.client_key, code)
     assert result.returncode == 1
+    source_line = "    1/0\n    ~^~\n" if sys.version_info >= (3, 13) else ""  # as python -c
     assert result.stderr == (
         'Traceback (most recent call last):\n  File "<manhole>", line 3, in <module>\n'
-        "ZeroDivisionError: division by zero\n"
+        f"{source_line}ZeroDivisionError: division by zero\n"
     )
     terminal = terminals(ssh_argv(asyncio_host.port, keys.client_key, "-tt", "127.0.0.1"))
     terminal.wait_prompt()

@@ -104,7 +104,11 @@ def _classes_held_elsewhere(
         allowed |= {id(attribute) for attribute in vars(cls).values()}
     for function in functions:
         allowed |= {id(cell) for cell in function.__closure__ or ()}
-    referrers = gc.get_referrers(*classes)
+    # The call's own argument tuple is a referrer too on 3.13: pass one that is allowed
+    # (a tuple given with * is passed as it is).
+    targets = tuple(classes)
+    allowed.add(id(targets))
+    referrers = gc.get_referrers(*targets)
     try:
         return any(
             id(referrer) not in allowed and not _is_frame_of_this_module(referrer)

@@ -117,13 +117,16 @@ class StatementRunner:
 
     async def run_program(self, source: str, filename: str, *, show_last_expression: bool) -> int:
         """Run a whole program (exec or script) and return its exit status."""
+        # An exec is `python -c`, whose tracebacks show their source lines from 3.13 on;
+        # a script on stdin is `python -`, whose do not.
+        shown_source = source if show_last_expression else None
         try:
             compiled = compile_statement(
                 source, filename, show_last_expression=show_last_expression
             )
         except SyntaxError as error:
             self.audit_end(source, "syntax error", 0.0)
-            self._stderr.write(format_traceback(error, filename))
+            self._stderr.write(format_traceback(error, filename, shown_source))
             return 1
 
         def run() -> str:
@@ -134,9 +137,9 @@ class StatementRunner:
             return describe_result(result)
 
         outcome = await self.run_audited(source, run)
-        return self._exit_status(outcome, filename)
+        return self._exit_status(outcome, filename, shown_source)
 
-    def _exit_status(self, outcome: Outcome, filename: str) -> int:
+    def _exit_status(self, outcome: Outcome, filename: str, source: str | None) -> int:
         if outcome.kind is OutcomeKind.DONE:
             return 0
         if outcome.kind is OutcomeKind.EXIT:
@@ -153,5 +156,5 @@ class StatementRunner:
                 f"{outcome.thread_name!r} until it returns\n"
             )
         elif outcome.exception is not None:
-            self._stderr.write(format_traceback(outcome.exception, filename))
+            self._stderr.write(format_traceback(outcome.exception, filename, source))
         return 1
