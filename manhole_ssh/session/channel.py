@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import codecs
 import itertools
 import logging
 import time
@@ -26,30 +25,22 @@ from ..audit import report_event
 from ..debug.pdb_session import DebugConsole
 from .executor import Executor
 from .host_loop import HostLoop
+from .input_router import InputRouter
 from .keyfeed import ReadingGate
 from .namespace_release import release_namespace
 from .parts import SessionParts, build_session_parts
 from .recording import Recording
 from .repl import Repl
+from .resize import ResizeCoalescer, clamped_size
 from .statements import StatementRunner
 from .streams import ChannelInput, ChannelOutput
 from .terminal import TerminalSession
+from .timeouts import SessionTimeouts
 
 __all__ = ["ManholeSession", "SessionContext"]
 
 log = logging.getLogger("manhole_ssh.session")
 
-_CTRL_C = "\x03"
-# A script read from stdin larger than this is refused: it is code, not data.
-_MAX_SCRIPT_BYTES = 16 * 1024 * 1024
-# Terminal sizes past these are taken as these: prompt_toolkit's drawing costs grow with
-# the width (4294967295 columns ran for hours), and no screen shows more.
-MAX_COLUMNS = 1000
-MAX_ROWS = 1000
-# A storm of window-change requests is applied at most this often (seconds): the last wins.
-_RESIZE_INTERVAL = 0.05
-# How often a channel paused because its client reads nothing is looked at again (seconds).
-_READING_CHECK = 0.02
 # How much of a refused request's text goes into the log and the audit trail.
 _LOGGED_TEXT = 64
 _session_numbers = itertools.count(1)
@@ -71,10 +62,6 @@ class SessionContext:
     session_timeout: float | None = None  # end after this long, whatever happens
     recordings: Path | None = None  # record terminal sessions there (asciicast v2)
     fingerprint: str | None = None  # of the key that logged in, for the audit trail
-
-
-def _clamped_size(columns: int, rows: int) -> tuple[int, int]:
-    return min(columns, MAX_COLUMNS), min(rows, MAX_ROWS)
 
 
 def refuse_env_requests(
@@ -126,29 +113,27 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._stderr: ChannelOutput | None = None
         self._stdin: ChannelInput | None = None
         self._executor: Executor | None = None
-        self._repl: Repl | None = None
         self._runner: StatementRunner | None = None  # runs statements; holds the namespace
         self._host_loop = HostLoop(None, "no loop yet")  # chosen when the session starts
-        self._script = bytearray()
-        self._script_complete: asyncio.Event | None = None
+        self._input: InputRouter | None = None  # made when the session starts
         self._started = time.monotonic()
         self._mode = "pty"
         self._parts: SessionParts | None = None  # built when the session starts
         self._terminal_session: TerminalSession | None = None  # the REPL's, on a terminal
         self._finished = False
-        self._timeout_check: asyncio.TimerHandle | None = None
-        self._last_activity = time.monotonic()
-        self._terminal_decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._timeouts = SessionTimeouts(
+            context.idle_timeout,
+            context.session_timeout,
+            busy=lambda: self._executor is not None and self._executor.busy,
+            expire=self._expire,
+        )
         self._recording: Recording | None = None
         self._refusal: str | None = None  # why the session may not run, told to the client
         self._sent_status: int | None = None  # the exit status sent to the client
         self._end_reason: str | None = None  # why the server ended it, or the client left
         self._requests_closed = False  # shell/exec has started: no more pty-req
-        self._resize_pending: tuple[int, int] | None = None
-        self._resize_handle: asyncio.TimerHandle | None = None
-        self._resized_at = 0.0
+        self._resizes = ResizeCoalescer(self._resize)
         self._reading: ReadingGate | None = None
-        self._reading_check: asyncio.TimerHandle | None = None
         self._debug_console: DebugConsole | None = None  # lent to a debugger (attach())
 
     # asyncssh callbacks, all on the server's loop.
@@ -182,7 +167,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if self._requests_closed:  # sshd refuses it too: the session's kind is settled
             log.info("session %s: terminal requested after the start: refused", self.session_id)
             return False
-        columns, rows = _clamped_size(term_size[0], term_size[1])
+        columns, rows = clamped_size(term_size[0], term_size[1])
         self._terminal = (term_type, columns, rows)
         return True
 
@@ -220,7 +205,6 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             self._mode = "exec"
         else:
             self._mode = "script"
-            self._script_complete = asyncio.Event()
         try:
             self._setup_streams(self._channel)
         except Exception as error:  # e.g. no thread can be started: refuse this session only
@@ -230,93 +214,26 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             return
         self._context.live_sessions.add(self)
         self._task = asyncio.get_running_loop().create_task(self._run())
-        self._check_timeouts()
+        self._timeouts.check()
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
-        self._last_activity = time.monotonic()
+        self._timeouts.touch()
         try:
-            self._route_input(data)
+            if self._input is not None:
+                self._input.route(data)
         except Exception:
             # asyncssh would log this at DEBUG only: a lost Ctrl-C must not go unnoticed.
             log.exception("session %s: handling input failed", self.session_id)
 
-    def _route_input(self, data: bytes) -> None:
-        executor, repl = self._executor, self._repl
-        if self._terminal is not None:
-            text = self._terminal_decoder.decode(data)
-            console = self._debug_console
-            if console is not None and console.attached:  # a debugger reads the terminal
-                console.feed(repl.take_cursor_position_reports(text) if repl else text)
-                return
-            statement_running = (executor is not None and executor.busy) or (
-                repl is not None and repl.accepted
-            )
-            if repl is not None and not statement_running:
-                repl.feed(text)
-                self._hold_reading_while_output_waits()
-                return
-            if repl is not None:
-                text = repl.take_cursor_position_reports(text)
-            if _CTRL_C in text:
-                self._interrupt()
-                text = text.replace(_CTRL_C, "")
-            if self._stdin is not None and self._stdout is not None and text:
-                self._stdin.feed_typed(text, self._stdout.write, quiet=self._stdout.congested)
-        elif self._script_complete is not None:
-            self._script.extend(data)
-            if len(self._script) > _MAX_SCRIPT_BYTES:
-                self._fail(f"script on stdin is over {_MAX_SCRIPT_BYTES} bytes: refused\n")
-        elif self._stdin is not None:
-            self._stdin.feed(data)
-
-    def _hold_reading_while_output_waits(self) -> None:
-        """At the prompt, read no more keys while the client is not reading what it is
-        sent: each key draws the prompt again, and a client typing without reading would
-        otherwise pile those drawings up in the host. (Not while a statement runs: its
-        Ctrl-C must get through; its output waits, and its echo is dropped, instead.)"""
-        output, gate = self._stdout, self._reading
-        if output is None or gate is None:
-            return
-        statement_running = (self._executor is not None and self._executor.busy) or (
-            self._repl is not None and self._repl.accepted
-        )
-        if output.congested and not statement_running and not self._finished:
-            gate.hold("output")
-            if self._reading_check is None:
-                self._reading_check = asyncio.get_running_loop().call_later(
-                    _READING_CHECK, self._check_reading
-                )
-        else:
-            gate.release("output")
-
-    def _check_reading(self) -> None:
-        self._reading_check = None
-        self._hold_reading_while_output_waits()
-
     def eof_received(self) -> bool:
-        if self._script_complete is not None:
-            self._script_complete.set()
-        if self._stdin is not None:
-            self._stdin.feed_eof()
-        if self._repl is not None:
-            self._repl.close()
+        if self._input is not None:
+            self._input.eof()
         return True  # keep sending output after the client's EOF
 
     def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
-        """Take the new size; apply it at once, or, within a storm of them, the last one
-        at most every _RESIZE_INTERVAL: each drawing of the prompt costs milliseconds."""
-        self._resize_pending = _clamped_size(width, height)
-        if self._resize_handle is None and not self._finished:
-            delay = max(0.0, self._resized_at + _RESIZE_INTERVAL - time.monotonic())
-            self._resize_handle = asyncio.get_running_loop().call_later(delay, self._resize)
+        self._resizes.request(width, height)
 
-    def _resize(self) -> None:
-        self._resize_handle = None
-        self._resized_at = time.monotonic()
-        if self._resize_pending is None:
-            return
-        width, height = self._resize_pending
-        self._resize_pending = None
+    def _resize(self, width: int, height: int) -> None:
         if self._terminal is not None:
             self._terminal = (self._terminal[0], width, height)
         if self._recording is not None:
@@ -440,6 +357,21 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._debug_console, self._host_loop = parts.debug_console, parts.host_loop
         self._parts, self._runner = parts, parts.runner
         self._executor = parts.runner.executor
+        assert self._reading is not None  # made in connection_made()
+        self._input = InputRouter(
+            parts,
+            self._reading,
+            terminal=self._terminal is not None,
+            script=self._mode == "script",
+            interrupt=self._interrupt,
+            fail=self._fail,
+            finished=lambda: self._finished,
+        )
+
+    @property
+    def _repl(self) -> Repl | None:
+        """The REPL at the terminal's prompt, while there is one."""
+        return self._input.repl if self._input is not None else None
 
     def _terminal_size(self) -> tuple[int, int]:
         """The client's terminal's ``(columns, rows)``, as last told."""
@@ -456,14 +388,13 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             identity=self._context.identity,
             fingerprint=self._context.fingerprint,
         )
-        self._terminal_session, self._repl = terminal, terminal.repl
+        assert self._input is not None
+        self._terminal_session, self._input.repl = terminal, terminal.repl
         await terminal.run()
 
     async def _run_script(self) -> int:
-        assert self._script_complete is not None
-        await self._script_complete.wait()
-        source = bytes(self._script).decode("utf-8", "replace")
-        self._script.clear()
+        assert self._input is not None
+        source = await self._input.read_script()
         return await self._runner_or_fail().run_program(
             source, "<stdin>", show_last_expression=False
         )
@@ -477,26 +408,6 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             log.info("session %s: interrupt", self.session_id)
         elif self._terminal_session is not None and self._repl is not None and self._repl.accepted:
             self._terminal_session.cancel_next_statement = True
-
-    def _check_timeouts(self) -> None:
-        """End the session past its session_timeout, or idle (nothing typed and nothing
-        running) past its idle_timeout; else check again at the next deadline."""
-        idle_timeout, session_timeout = self._context.idle_timeout, self._context.session_timeout
-        now = time.monotonic()
-        deadlines = []
-        if session_timeout is not None:
-            if now - self._started >= session_timeout:
-                return self._expire(f"session_timeout of {session_timeout:g} s reached")
-            deadlines.append(self._started + session_timeout)
-        if idle_timeout is not None:
-            if self._executor is not None and self._executor.busy:
-                self._last_activity = now  # running code is not idleness
-            elif now - self._last_activity >= idle_timeout:
-                return self._expire(f"idle for {idle_timeout:g} s (idle_timeout)")
-            deadlines.append(self._last_activity + idle_timeout)
-        if deadlines and not self._finished:
-            delay = max(0.05, min(deadlines) - now)
-            self._timeout_check = asyncio.get_running_loop().call_later(delay, self._check_timeouts)
 
     def _expire(self, reason: str) -> None:
         log.info("session %s (%s) ended: %s", self.session_id, self._context.identity, reason)
@@ -550,11 +461,10 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             return
         self._finished = True
         self._sent_status = status
-        if self._timeout_check is not None:
-            self._timeout_check.cancel()
-        for timer in (self._resize_handle, self._reading_check):
-            if timer is not None:
-                timer.cancel()
+        self._timeouts.close()
+        self._resizes.close()
+        if self._input is not None:
+            self._input.close()
         for output in (self._stdout, self._stderr):
             if output is not None:
                 output.drain()
@@ -566,7 +476,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
     def _shutdown(self) -> None:
         if self._terminal_session is not None:
             self._terminal_session.close()
-        self._repl = None
+        if self._input is not None:
+            self._input.repl = None
         if self._stdout is not None:
             self._stdout.around_their_output = None  # holds the REPL
         busy = False
