@@ -21,19 +21,16 @@ from typing import Any
 
 import asyncssh
 
-from ..audit import report_event
-from ..debug.pdb_session import DebugConsole
 from .executor import Executor
-from .host_loop import HostLoop
 from .input_router import InputRouter
 from .keyfeed import ReadingGate
-from .namespace_release import release_namespace
 from .parts import SessionParts, build_session_parts
 from .recording import Recording
 from .repl import Repl
 from .resize import ResizeCoalescer, clamped_size
+from .session_events import SessionEvents
 from .statements import StatementRunner
-from .streams import ChannelInput, ChannelOutput
+from .streams import ChannelOutput
 from .terminal import TerminalSession
 from .timeouts import SessionTimeouts
 
@@ -41,8 +38,6 @@ __all__ = ["ManholeSession", "SessionContext"]
 
 log = logging.getLogger("manhole_ssh.session")
 
-# How much of a refused request's text goes into the log and the audit trail.
-_LOGGED_TEXT = 64
 _session_numbers = itertools.count(1)
 
 
@@ -99,22 +94,43 @@ def check_env_refusal_here() -> None:
 check_env_refusal_here()
 
 
+def what_to_run(
+    session_id: str, context: SessionContext, terminal: bool, command: str | None
+) -> tuple[str, str | None]:
+    """The session's mode (``pty``, ``exec`` or ``script``) and the command it runs: its
+    key's ``command="…"`` if it has one, whatever the client asked."""
+    forced = context.forced_command
+    if forced is not None:
+        if command not in (None, forced):
+            log.info(
+                "session %s: %s asked to run %r; its key runs only its command=",
+                session_id,
+                context.identity,
+                command,
+            )
+        command = forced
+    if command is not None:
+        return "exec", command
+    return ("pty" if terminal else "script"), None
+
+
 class ManholeSession(asyncssh.SSHServerSession[bytes]):
     """Dispatches one channel to the REPL, an exec, or a script."""
 
     def __init__(self, context: SessionContext) -> None:
         self._context = context
         self.session_id = f"s{next(_session_numbers)}"
+        self._events = SessionEvents(
+            self.session_id, context.identity, context.peer, context.fingerprint
+        )
         self._channel: asyncssh.SSHServerChannel[bytes] | None = None
         self._terminal: tuple[str, int, int] | None = None  # term, columns, rows
         self._command: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._stdout: ChannelOutput | None = None
         self._stderr: ChannelOutput | None = None
-        self._stdin: ChannelInput | None = None
         self._executor: Executor | None = None
         self._runner: StatementRunner | None = None  # runs statements; holds the namespace
-        self._host_loop = HostLoop(None, "no loop yet")  # chosen when the session starts
         self._input: InputRouter | None = None  # made when the session starts
         self._started = time.monotonic()
         self._mode = "pty"
@@ -134,29 +150,13 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         self._requests_closed = False  # shell/exec has started: no more pty-req
         self._resizes = ResizeCoalescer(self._resize)
         self._reading: ReadingGate | None = None
-        self._debug_console: DebugConsole | None = None  # lent to a debugger (attach())
 
     # asyncssh callbacks, all on the server's loop.
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self._channel = chan
         self._reading = ReadingGate(chan.pause_reading, chan.resume_reading)
-        refuse_env_requests(chan, self._env_refused)
-
-    def _env_refused(self, name: bytes) -> None:
-        shown = name[:_LOGGED_TEXT].decode("utf-8", "replace")
-        report_event(
-            log,
-            logging.INFO,
-            "env_refused",
-            "session %s: env request for %r refused",
-            self.session_id,
-            shown,
-            session=self.session_id,
-            identity=self._context.identity,
-            peer=self._context.peer,
-            name=shown,
-        )
+        refuse_env_requests(chan, self._events.env_refused)
 
     def pty_requested(
         self, term_type: str, term_size: tuple[int, int, int, int], term_modes: Mapping[int, int]
@@ -189,22 +189,9 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if self._finished:  # ended by the server (stop, revocation) before its request came
             log.info("session %s: request after the session was ended: ignored", self.session_id)
             return
-        forced = self._context.forced_command
-        if forced is not None:
-            if self._command not in (None, forced):
-                log.info(
-                    "session %s: %s asked to run %r; its key runs only its command=",
-                    self.session_id,
-                    self._context.identity,
-                    self._command,
-                )
-            self._command = forced
-        if self._terminal is not None and self._command is None:
-            self._mode = "pty"
-        elif self._command is not None:
-            self._mode = "exec"
-        else:
-            self._mode = "script"
+        self._mode, self._command = what_to_run(
+            self.session_id, self._context, self._terminal is not None, self._command
+        )
         try:
             self._setup_streams(self._channel)
         except Exception as error:  # e.g. no thread can be started: refuse this session only
@@ -263,7 +250,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
         if self._end_reason is None and not self._finished:
             self._end_reason = f"client left ({exc})" if exc is not None else "client left"
         self._context.live_sessions.discard(self)
-        self._close_streams()
+        if self._parts is not None:
+            self._parts.close_streams()
         if self._executor is not None and self._executor.busy:
             log.info(
                 "session %s (%s): client left mid-statement; the statement is interrupted",
@@ -280,21 +268,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
 
     async def _run(self) -> None:
         mode = self._mode
-        report_event(
-            log,
-            logging.INFO,
-            "session_start",
-            "session %s started: %s from %s, %s",
-            self.session_id,
-            self._context.identity,
-            self._context.peer,
-            mode,
-            session=self.session_id,
-            identity=self._context.identity,
-            peer=self._context.peer,
-            kind=mode,
-            recording=str(self._recording.path) if self._recording is not None else None,
-        )
+        recording = self._recording
+        self._events.started(mode, str(recording.path) if recording is not None else None)
         status = 0
         try:
             if self._refusal is not None:
@@ -319,24 +294,7 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             duration = time.monotonic() - self._started
             if self._sent_status is not None:  # the server ended it (stop, revoked, timeout)
                 status = self._sent_status
-            ended = self._end_reason or "done"
-            report_event(
-                log,
-                logging.INFO,
-                "session_end",
-                "session %s ended: %s, %.1f s, %s",
-                self.session_id,
-                self._context.identity,
-                duration,
-                ended,
-                session=self.session_id,
-                identity=self._context.identity,
-                fingerprint=self._context.fingerprint,
-                kind=mode,
-                duration=round(duration, 3),
-                status=None if ended.startswith("client left") else status,
-                ended=ended,
-            )
+            self._events.ended(mode, duration, status, self._end_reason or "done")
         self._finish(status)
 
     def _setup_streams(self, channel: asyncssh.SSHServerChannel[bytes]) -> None:
@@ -348,13 +306,8 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             interrupt=self._interrupt,
             terminal_size=self._terminal_size,
         )
-        self._stdout, self._stderr, self._stdin = parts.stdout, parts.stderr, parts.stdin
-        self._streams, self._recording, self._refusal = (
-            parts.streams,
-            parts.recording,
-            parts.refusal,
-        )
-        self._debug_console, self._host_loop = parts.debug_console, parts.host_loop
+        self._stdout, self._stderr = parts.stdout, parts.stderr
+        self._recording, self._refusal = parts.recording, parts.refusal
         self._parts, self._runner = parts, parts.runner
         self._executor = parts.runner.executor
         assert self._reading is not None  # made in connection_made()
@@ -478,26 +431,5 @@ class ManholeSession(asyncssh.SSHServerSession[bytes]):
             self._terminal_session.close()
         if self._input is not None:
             self._input.repl = None
-        if self._stdout is not None:
-            self._stdout.around_their_output = None  # holds the REPL
-        busy = False
-        if self._executor is not None:
-            busy = self._executor.busy
-            self._executor.close()
-        # What the session made is freed now, not at the host's next garbage collection.
-        namespace = {}
-        if self._runner is not None:
-            namespace, self._runner.namespace = self._runner.namespace, {}
-        if namespace and not busy:
-            release_namespace(namespace)
-
-    def _close_streams(self) -> None:
-        if self._debug_console is not None:
-            self._debug_console.close()
-        for stream in (self._stdout, self._stderr):
-            if stream is not None:
-                stream.close()
-        if self._recording is not None:
-            self._recording.close()
-        if self._stdin is not None:
-            self._stdin.feed_eof()
+        if self._parts is not None:
+            self._parts.stop_running()

@@ -20,6 +20,7 @@ from ..debug.pdb_session import DebugConsole
 from .executor import Executor
 from .host_loop import HostLoop, choose_host_loop
 from .namespace import MANHOLE_THREAD_PREFIX, make_namespace
+from .namespace_release import release_namespace
 from .pager import TerminalPager
 from .recording import Recording
 from .statements import Author, StatementRunner
@@ -47,6 +48,28 @@ class SessionParts:
     debug_console: DebugConsole
     host_loop: HostLoop
     runner: StatementRunner
+
+    def stop_running(self) -> None:
+        """Stop the worker and let go of what the session ran: the REPL its output was
+        drawn around, and its namespace, freed now, not at the host's next garbage
+        collection (unless a statement still runs in it)."""
+        self.stdout.around_their_output = None  # holds the REPL
+        executor = self.runner.executor
+        busy = executor.busy
+        executor.close()
+        namespace, self.runner.namespace = self.runner.namespace, {}
+        if namespace and not busy:
+            release_namespace(namespace)
+
+    def close_streams(self) -> None:
+        """The client has gone: close the debugger's console, the output streams and the
+        recording; what reads standard input sees its end."""
+        self.debug_console.close()
+        for stream in (self.stdout, self.stderr):
+            stream.close()
+        if self.recording is not None:
+            self.recording.close()
+        self.stdin.feed_eof()
 
 
 def build_session_parts(
