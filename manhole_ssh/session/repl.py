@@ -27,8 +27,6 @@ from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.key_binding.key_processor import KeyPress
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.lexers import PygmentsLexer
-from prompt_toolkit.output.vt100 import Vt100_Output
-from prompt_toolkit.renderer import CPR_Support
 from prompt_toolkit.renderer import print_formatted_text as print_formatted_text_to_output
 from ptpython.printer import OutputPrinter
 from ptpython.repl import PythonRepl
@@ -43,15 +41,13 @@ from .._compat.application import (
 from .._compat.filters import CombinedFilters
 from .._compat.layout import speed_up
 from .._compat.ptpython import CompleterNotRunningHostCode, PythonInputForManhole
+from .cursor_reports import CURSOR_POSITION_REPORT, CprOutput, CursorPositionReports
 from .keyfeed import MAX_PASTE_CHARACTERS, Paste, PasteLimit, PipeFeed, unread_bytes
 
 __all__ = ["Repl"]
 
 # Text that ends in a name (not a number) or an attribute dot: worth completing.
 _COMPLETABLE_TAIL = re.compile(r"(?:^|\W)[^\W\d]\w*\.?$|[)\]]\.$")
-# The answer of a terminal to "where is the cursor?" (ESC [ 6 n).
-_CURSOR_POSITION_REPORT = re.compile(r"\x1b\[\d+;\d+R")
-_ASK_CURSOR_POSITION = "\x1b[6n"
 # How long typed text that may begin a paste (ESC, ESC [ …) waits for the rest (seconds).
 _PASTE_MARKER_WAIT = 0.05
 # How often a paste waiting for the prompt to read what came before it is tried again.
@@ -120,20 +116,6 @@ class _ManholePythonRepl(PythonRepl, PythonInputForManhole):
     enable_pager = _fixed(False, "The pager runs a second application the channel cannot host.")
 
 
-class _ChannelOutput(Vt100_Output):
-    """VT100 output whose CPR support is what the client proved, not what a tty implies.
-
-    prompt_toolkit waits up to a second for each unanswered cursor-position request, so
-    requests are only made once the client has answered one (see :meth:`Repl.feed`).
-    """
-
-    cpr_answered = False
-
-    @property
-    def responds_to_cpr(self) -> bool:
-        return self.cpr_answered
-
-
 class Repl:
     """ptpython reading statements from one terminal.
 
@@ -169,12 +151,12 @@ class Repl:
             resume_reading=resume_reading,
         )
         self._resources.callback(self._feed.close)  # before the pipe closes (LIFO)
-        self._paste_limit = PasteLimit(answers=_CURSOR_POSITION_REPORT)
+        self._paste_limit = PasteLimit(answers=CURSOR_POSITION_REPORT)
         self._release_held_keys: asyncio.TimerHandle | None = None
         self._waiting: list[str | Paste] = []  # behind a paste not handed over yet
         self._retry: asyncio.TimerHandle | None = None
-        self.output = _ChannelOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
-        self._cpr_probe_pending = False
+        self.output = CprOutput(cast(TextIO, stdout), lambda: self._size, term=term or "xterm")
+        self._cursor_reports = CursorPositionReports(self.output, self._feed.send)
         self._closed = self._released = False
         self._combined_filters = CombinedFilters()
         # Read through self, so that close() lets the session's namespace go at once.
@@ -205,8 +187,7 @@ class Repl:
         speed_up(app)
         skip_redraws_while_exiting(app)
         app.terminal_size_polling_interval = None  # resizes come from the channel
-        self._ask_cursor_position = app.renderer.request_absolute_cursor_position
-        app.renderer.request_absolute_cursor_position = self._request_cursor_position  # type: ignore[method-assign]
+        self._cursor_reports.install(app)
 
     def _lexer(self) -> PygmentsLexer:
         """ptpython's Python colouring, which Pygments runs from the first line of the
@@ -221,38 +202,13 @@ class Repl:
             ),
         )
 
-    def _request_cursor_position(self) -> None:
-        """Ask where the prompt starts, as prompt_toolkit does at each prompt, but draw it
-        whole before the answer comes, as if the answer gave it no more room than it needs.
-
-        Until an answer comes, ptpython leaves out its status bar (to avoid a flicker), and
-        the answer brought a second drawing, complete: every prompt was drawn twice. Once
-        the screen has filled, as it has after a few statements, the prompt never has more
-        room than it needs, and the answer changes nothing. When it does give more room (a
-        fresh or cleared screen), the prompt is drawn again, taller.
-        """
-        renderer = self.python.app.renderer
-        if self.output.cpr_answered and renderer._min_available_height == 0:
-            renderer._min_available_height = 1  # the least an answer can say: its own row
-        self._ask_cursor_position()
-
     def probe_cursor_position_reports(self) -> str:
         """The request to send once, at the start, to learn whether the client answers CPR."""
-        self._cpr_probe_pending = True
-        return _ASK_CURSOR_POSITION
+        return self._cursor_reports.probe()
 
     def feed(self, text: str) -> None:
         """What the client typed (called on the server's loop)."""
-        if self._cpr_probe_pending:
-            answer = _CURSOR_POSITION_REPORT.search(text)
-            if answer is not None:
-                self._cpr_probe_pending = False
-                text = text[: answer.start()] + text[answer.end() :]
-                self.output.cpr_answered = True
-                app = self.python.app
-                app.renderer.cpr_support = CPR_Support.SUPPORTED
-                if app.is_running:
-                    app._on_resize()  # redraw, now knowing the room below the prompt
+        text = self._cursor_reports.take_probe_answer(text)
         pieces, refused = self._paste_limit.filter(text)
         for piece in pieces:
             self._give(piece)
@@ -350,22 +306,9 @@ class Repl:
         app._on_resize()  # draw the prompt again, below the message
 
     def take_cursor_position_reports(self, text: str) -> str:
-        """Feed the REPL the cursor-position answers in ``text`` that it is waiting for,
-        and return the rest.
-
-        Once Enter is pressed, what the client sends is for the statement; but the
-        prompt, drawn again just before (on a resize, or when the client first answered),
-        may still be waiting for the answer to its last ``ESC[6n``, and would wait a
-        second for it, holding up the statement: typing (or pasting) as soon as the
-        first prompt appeared did that.
-        """
-        if not self.python.app.renderer.waiting_for_cpr:
-            return text
-        answers = _CURSOR_POSITION_REPORT.findall(text)
-        if answers:
-            self._feed.send("".join(answers).encode("ascii"))
-            text = _CURSOR_POSITION_REPORT.sub("", text)
-        return text
+        """``text`` without the cursor-position answers the prompt waits for, fed to it
+        (see :meth:`CursorPositionReports.take_waited_for`)."""
+        return self._cursor_reports.take_waited_for(text)
 
     def resize(self, columns: int, rows: int) -> None:
         self._size = Size(rows=rows or self._size.rows, columns=columns or self._size.columns)
