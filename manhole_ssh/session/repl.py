@@ -41,6 +41,7 @@ from .._compat.application import (
 from .._compat.filters import CombinedFilters
 from .._compat.layout import speed_up
 from .._compat.ptpython import CompleterNotRunningHostCode, PythonInputForManhole
+from .above_prompt import AbovePrompt
 from .cursor_reports import CURSOR_POSITION_REPORT, CprOutput, CursorPositionReports
 from .keyfeed import MAX_PASTE_CHARACTERS, Paste, PasteLimit, PipeFeed, unread_bytes
 
@@ -188,6 +189,7 @@ class Repl:
         skip_redraws_while_exiting(app)
         app.terminal_size_polling_interval = None  # resizes come from the channel
         self._cursor_reports.install(app)
+        self._above = AbovePrompt(app, self.output, lambda: self.accepted)
 
     def _lexer(self) -> PygmentsLexer:
         """ptpython's Python colouring, which Pygments runs from the first line of the
@@ -220,7 +222,7 @@ class Repl:
                 _PASTE_MARKER_WAIT, self._release_held
             )
         if refused:
-            self._tell(
+            self._above.tell(
                 f"manhole-ssh: paste of more than {MAX_PASTE_CHARACTERS:,} characters "
                 "refused (nothing of it was typed). Run a long script with: "
                 "ssh -T ... < script.py"
@@ -294,17 +296,6 @@ class Repl:
         context.copy().run(paste_now)
         return True
 
-    def _tell(self, message: str) -> None:
-        """Show a message above the prompt, which is drawn again below it."""
-        app = self.python.app
-        if not app.is_running:
-            self.show_message(message)
-            return
-        app.renderer.erase()
-        self.output.write(message + "\n")
-        self.output.flush()
-        app._on_resize()  # draw the prompt again, below the message
-
     def take_cursor_position_reports(self, text: str) -> str:
         """``text`` without the cursor-position answers the prompt waits for, fed to it
         (see :meth:`CursorPositionReports.take_waited_for`)."""
@@ -367,24 +358,9 @@ class Repl:
         python.current_statement_index += 1
 
     def around_their_output(self, text: str, send: Callable[[str], None]) -> str:
-        """Send output that is not the REPL's own (a task an earlier statement started,
-        printing while the prompt shows) above the prompt, not into it: whole lines only,
-        with the prompt erased first and drawn again below, as prompt_toolkit's
-        ``patch_stdout`` does; return the end of a line not finished yet, held back
-        (called on the server's loop)."""
-        app = self.python.app
-        if not app.is_running or self.accepted or app.future is None or app.future.done():
-            send(text)
-            return ""
-        lines, newline, unfinished = text.rpartition("\n")
-        if newline:
-            app.renderer.erase()
-            send(lines + newline)
-            # Where the prompt now starts: until the answer, ptpython leaves out its
-            # status bar (the answer comes as input, as at every prompt).
-            app.renderer.request_absolute_cursor_position()
-            app.invalidate()
-        return unfinished
+        """Send output that is not the REPL's own above the prompt (see
+        :meth:`AbovePrompt.around_their_output`); return the end of a line held back."""
+        return self._above.around_their_output(text, send)
 
     def show_exception(self, error: BaseException) -> None:
         self.python._handle_exception(error)
@@ -394,23 +370,15 @@ class Repl:
         return {name: getattr(self.python, name, None) for name in names}
 
     def show_above_prompt(self, message: str) -> bool:
-        """Print ``message`` above the prompt, which is drawn again below it, as output
-        of other threads is (:meth:`around_their_output`; on the loop); false when no
-        prompt is shown (a statement runs)."""
-        app = self.python.app
-        if not app.is_running or self._closed or self.accepted:
+        """Print ``message`` above the prompt, which is drawn again below it (on the loop);
+        false when no prompt is shown (a statement runs)."""
+        if self._closed or not self._above.prompt_shown():
             return False
-
-        def send(text: str) -> None:
-            self.output.write_raw(text)
-            self.output.flush()
-
-        self.around_their_output(message.rstrip("\n") + "\n", send)
+        self._above.show(message)
         return True
 
     def show_message(self, message: str) -> None:
-        self.output.write(message.rstrip("\n") + "\n\n")
-        self.output.flush()
+        self._above.show_message(message)
 
     def close(self) -> None:
         """End the REPL. A running prompt is told to exit, and the input pipe is closed once
