@@ -22,12 +22,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .access.authorized_keys import describe_sources, precheck_authorized_keys
 from .access.file_modes import check_opened, resolve_checked
 from .access.host_key import fingerprint_of, host_public_key, precheck_host_key, public_key_line
+from .activation import ActivationSignal
 from .config import COMMAND_LINE, Config, spelled
 from .errors import AddressInUse, ConfigError
 from .green import originals
@@ -134,9 +134,7 @@ class Manhole:
         self._audit_file: AuditFile | None = None
         self._revoked: set[str] = set()  # fingerprints given to revoke()
         self._settings: ServerState | None = None
-        self._activation = originals.new_event()
-        self._activation_signal: int | None = None
-        self._previous_handler: Any = None
+        self._activation = ActivationSignal()
         self._started = 0.0
         self._host_public_key: bytes | None = None
         # A pipe that wakes the dormant thread; closed (-1) under the lock when it ends.
@@ -195,7 +193,7 @@ class Manhole:
             places.append(f"socket {self.socket_path}")
         if places:
             return " and ".join(places)
-        if self._activation_signal is not None:
+        if self._activation.armed:
             return f"nothing yet: it waits for {self._signal_name()}"
         return "nothing"
 
@@ -268,35 +266,13 @@ class Manhole:
             log.warning("manhole-ssh writes no discovery record (manhole-ssh list): %s", error)
 
     def _arm_signal(self, signal_number: int) -> None:
-        """Listen once ``signal_number`` arrives. The handler only sets an event (safe
-        wherever the main thread was interrupted); the manhole's thread does the rest."""
+        """Listen once ``signal_number`` arrives (see :class:`ActivationSignal`)."""
         name = signal.Signals(signal_number).name
-        try:
-            self._previous_handler = signal.signal(signal_number, self._on_activation_signal)
-        except ValueError:
-            raise ConfigError(
-                f"activate_on={name} needs install() to be called from the main thread "
-                "(Python sets signal handlers there only)"
-            ) from None
-        self._activation_signal = signal_number
+        self._activation.arm(signal_number)
         log.info("manhole-ssh waits for %s (kill -%s %d) to listen", name, name[3:], os.getpid())
         self._started = time.time()
         self._publish(waiting_for=name)
         atexit.register(self._close_listeners)  # (which also removes the record)
-
-    def _on_activation_signal(self, signal_number: int, frame: FrameType | None) -> None:
-        self._activation.set()
-        previous = self._previous_handler
-        if callable(previous):
-            previous(signal_number, frame)
-
-    def _disarm_signal(self) -> None:
-        if self._activation_signal is None:
-            return
-        with contextlib.suppress(ValueError, TypeError):  # not the main thread: leave it
-            if signal.getsignal(self._activation_signal) == self._on_activation_signal:
-                signal.signal(self._activation_signal, self._previous_handler)
-                self._activation_signal = None
 
     def revoke(self, fingerprint: str) -> None:
         """Refuse the key with this fingerprint (``SHA256:…``) from now on, and end the open
@@ -338,8 +314,8 @@ class Manhole:
             return
         self._stopped.set()
         self._stop_timeout = timeout
-        self._activation.set()
-        self._disarm_signal()
+        self._activation.release()
+        self._activation.disarm()
         with self._wakeup_lock:
             if self._wakeup_write >= 0:
                 os.write(self._wakeup_write, b"x")  # wakes the thread if it waits in select()
@@ -379,7 +355,7 @@ class Manhole:
         self.record_path = None
         atexit.unregister(self._close_listeners)
         self._thread = None
-        self._disarm_signal()
+        self._activation.disarm()
         listeners, self._listeners = self._listeners, []
         for listener in listeners:
             listener.close()
