@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from .access.authorized_keys import describe_sources, precheck_authorized_keys
 from .access.file_modes import check_opened, resolve_checked
 from .access.host_key import fingerprint_of, host_public_key, precheck_host_key, public_key_line
-from .activation import ActivationSignal
+from .activation import ActivationSignal, WakeupPipe
 from .config import COMMAND_LINE, Config, spelled
 from .errors import AddressInUse, ConfigError
 from .green import originals
@@ -137,9 +137,7 @@ class Manhole:
         self._activation = ActivationSignal()
         self._started = 0.0
         self._host_public_key: bytes | None = None
-        # A pipe that wakes the dormant thread; closed (-1) under the lock when it ends.
-        self._wakeup_lock = originals.allocate_lock()
-        self._wakeup_read = self._wakeup_write = -1
+        self._wakeup = WakeupPipe()  # wakes the dormant thread
 
     def start(self) -> None:
         """Check the files, bind the port, start the thread. Raises :class:`ConfigError`."""
@@ -171,7 +169,7 @@ class Manhole:
             if self._audit_file is not None:
                 self._audit_file.detach()
             raise
-        self._wakeup_read, self._wakeup_write = os.pipe()
+        self._wakeup.open()
         # A real OS thread even in a gevent or eventlet host (see green/originals.py).
         self._thread = originals.Thread(
             target=self._thread_main, name=MANHOLE_THREAD_PREFIX, daemon=config.daemon
@@ -316,9 +314,7 @@ class Manhole:
         self._stop_timeout = timeout
         self._activation.release()
         self._activation.disarm()
-        with self._wakeup_lock:
-            if self._wakeup_write >= 0:
-                os.write(self._wakeup_write, b"x")  # wakes the thread if it waits in select()
+        self._wakeup.wake()  # the thread may wait in select()
         loop, stop_requested = self._loop, self._stop_requested
         if loop is not None and stop_requested is not None:
             with contextlib.suppress(RuntimeError):  # the loop already closed
@@ -339,10 +335,7 @@ class Manhole:
         finally:
             self._stopped.set()
             self._close_listeners()
-            with self._wakeup_lock:
-                os.close(self._wakeup_read)
-                os.close(self._wakeup_write)
-                self._wakeup_read = self._wakeup_write = -1
+            self._wakeup.close()
 
     def forget_after_fork(self) -> None:
         """In a child made by ``os.fork()``: only the calling thread was copied, so this
@@ -359,12 +352,7 @@ class Manhole:
         listeners, self._listeners = self._listeners, []
         for listener in listeners:
             listener.close()
-        for descriptor in (self._wakeup_read, self._wakeup_write):
-            if descriptor >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(descriptor)
-        self._wakeup_read = self._wakeup_write = -1
-        self._wakeup_lock = originals.allocate_lock()
+        self._wakeup.forget_after_fork()
         if self._loop is not None:
             _close_loop_descriptors(self._loop)
         if self._audit_file is not None:
@@ -406,10 +394,9 @@ class Manhole:
     def _wait_for_first_connection(self) -> bool:
         """Sleep, importing nothing, until a client connects (true) or stop() is called."""
         descriptors = [listener.fileno() for listener in self._listeners]
-        wait_readable = originals.original("select", "select")
         while True:
-            readable, _, _ = wait_readable([*descriptors, self._wakeup_read], [], [])
-            if self._wakeup_read in readable or self._stopped.is_set():
+            readable = self._wakeup.wait(descriptors)
+            if readable is None or self._stopped.is_set():
                 return False
             if readable:
                 return True
