@@ -17,7 +17,7 @@ from typing import Any
 import asyncssh
 
 from ..access.authorized_keys import AuthorizedKey, AuthorizedKeys
-from ..access.certificates import check_certificate, check_certificates_here, service_user
+from ..access.certificates import check_certificates_here
 from ..access.penalties import NO_KEY_TRIED
 from ..access.revocation import RevokedKeys
 from ..access.signatures import report_bad_signatures
@@ -27,6 +27,7 @@ from ..session.channel import ManholeSession, SessionContext
 from .acceptor import Acceptor
 from .admission import Admission, unix_peer
 from .connection_tuning import tune_connection
+from .key_judge import KeyJudge, key_type
 
 __all__ = ["ManholeServer", "ServerState", "shut_down", "start_server"]
 
@@ -135,10 +136,9 @@ class ManholeServer(asyncssh.SSHServer):
         self._turned_away = False  # logged in, then refused for a cap: no strike for that
         self._login_timed_out = False
         self._unused_timer: asyncio.TimerHandle | None = None
-        self._candidate: AuthorizedKey | None = None
+        self._judge: KeyJudge | None = None  # made once the client is known
         self._accepted: AuthorizedKey | None = None
         self._username = ""
-        self._failures = 0
         self.connection: asyncssh.SSHServerConnection | None = None
         self.sessions: set[ManholeSession] = set()
         self.ending = False  # end() was called: no new session
@@ -180,6 +180,9 @@ class ManholeServer(asyncssh.SSHServer):
         if unix is not None:
             self.source = self.address = "unix"
             self._peer, refusal = unix
+        judge = self._judge = KeyJudge(
+            self._settings, conn, address=self.address, peer=self._peer, source=self.source
+        )
         refusal = refusal or self._settings.admission.refusal_at_connect(self.source)
         audit("connect", source=self.source, peer=self._peer, refused=refusal)
         if refusal is not None:
@@ -190,8 +193,8 @@ class ManholeServer(asyncssh.SSHServer):
         self._settings.servers.add(self)
         log.info("connection from %s", self._peer)
         tune_connection(conn)
-        check_certificates_here(conn, self._judge_certificate)
-        report_bad_signatures(conn, self._bad_signature)
+        check_certificates_here(conn, judge.certificate)
+        report_bad_signatures(conn, judge.bad_signature)
 
     def end(self, message: str, grace: float = CLOSE_GRACE) -> None:
         """Tell each session why, end it (exit status, EOF, close: ssh prints what came
@@ -224,8 +227,9 @@ class ManholeServer(asyncssh.SSHServer):
         it tried keys or none (a scan, a flood of half-open logins), as sshd's
         "authfail", "noauth" and "grace-exceeded" penalties."""
         weight = 1.0
-        if self._failures:
-            offense = f"left after {self._failures} refused key(s)"
+        failures = self._judge.failures if self._judge is not None else 0
+        if failures:
+            offense = f"left after {failures} refused key(s)"
         elif exc is not None and "Login timeout" in str(exc):
             grace = self._settings.limits.login_grace_time
             offense = f"no login within login_grace_time ({grace:g} s)"
@@ -268,93 +272,16 @@ class ManholeServer(asyncssh.SSHServer):
         return True
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        """Called for the client's offer and again for its signed request; asyncssh checks
-        the signature after this returns true."""
-        if self._failures >= self._settings.limits.max_auth_tries:
-            return False  # the connection is being cut
-        entry: AuthorizedKey | None = None
-        try:
-            reason = self._settings.revocation(key, key.get_fingerprint("sha256"))
-            if reason is None:
-                entry, reason = self._settings.authorized_keys.match(key, self.address)
-        except Exception:
-            log.exception("refusing key: reading authorized_keys failed")
-            reason, entry = "reading the key files failed", None
-        if entry is None:
-            self._refused(username, key, reason or "refused")
-        self._candidate = entry
-        return entry is not None
+        """Judged by :meth:`KeyJudge.public_key`."""
+        return self._judge is not None and self._judge.public_key(username, key)
 
     def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         """Only reached if :func:`check_certificates_here` could not take over asyncssh's
         certificate check (whose principal check is too lax): refuse."""
         return False
 
-    def _judge_certificate(self, username: str, cert: Any) -> asyncssh.SSHKey | None:
-        """An OpenSSH user certificate, checked in full (see :mod:`.certificates`): the
-        certified key, whose signature asyncssh then verifies, or ``None``."""
-        if self._failures >= self._settings.limits.max_auth_tries:
-            return None
-        settings = self._settings
-        try:
-            entry, reason = check_certificate(
-                cert,
-                self.address,
-                settings.authorized_keys,
-                lambda cert: settings.revocation(cert.key, cert.key.get_fingerprint(), cert),
-                service_user(),
-            )
-        except Exception:
-            log.exception("refusing a certificate: checking it failed")
-            entry, reason = None, "checking the certificate failed"
-        if entry is None:
-            self._refused(username, cert.key, reason or "certificate refused", certificate=True)
-        self._candidate = entry
-        return entry.key if entry is not None else None
-
-    def _refused(
-        self, username: str, key: asyncssh.SSHKey, reason: str, *, certificate: bool = False
-    ) -> None:
-        self._failures += 1
-        fingerprint = key.get_fingerprint("sha256")
-        key_type = _key_type(key) + ("-CERT" if certificate else "")
-        report_event(
-            log,
-            logging.INFO,
-            "auth",
-            "refused publickey for %s from %s: %s %s: %s",
-            printable(username),
-            self._peer,
-            key_type,
-            fingerprint,
-            printable(reason),
-            result="refused",
-            user=username,
-            source=self.source,
-            peer=self._peer,
-            key_type=key_type,
-            fingerprint=fingerprint,
-            reason=reason,
-        )
-        max_auth_tries = self._settings.limits.max_auth_tries
-        if self._failures >= max_auth_tries and self.connection is not None:
-            log.warning(
-                "disconnecting %s: %d refused keys (max_auth_tries)", self._peer, self._failures
-            )
-            asyncio.get_running_loop().call_soon(
-                self.connection.disconnect,
-                asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
-                f"Too many authentication failures ({max_auth_tries})",
-            )
-
-    def _bad_signature(self, username: str) -> None:
-        candidate = self._candidate
-        if candidate is not None:  # the key was acceptable: its signature was not
-            self._candidate = None
-            self._refused(username, candidate.key, "bad signature")
-
     def auth_completed(self) -> None:
-        candidate = self._candidate
+        candidate = self._judge.candidate if self._judge is not None else None
         if candidate is None:
             return
         crowded = self._settings.admission.refusal_at_login(candidate.fingerprint)
@@ -362,10 +289,10 @@ class ManholeServer(asyncssh.SSHServer):
             self._turn_away(candidate, crowded)
             return
         accepted = self._accepted = candidate
-        key_type = _key_type(accepted.key)
+        accepted_type = key_type(accepted.key)
         if accepted.authority is not None:  # as sshd: "ED25519-CERT ID … signed by CA …"
-            key_type += f"-CERT ID {accepted.identity} signed by CA"
-            key_type += f" {accepted.authority.fingerprint}"
+            accepted_type += f"-CERT ID {accepted.identity} signed by CA"
+            accepted_type += f" {accepted.authority.fingerprint}"
         report_event(
             log,
             logging.INFO,
@@ -373,14 +300,14 @@ class ManholeServer(asyncssh.SSHServer):
             "Accepted publickey for %s from %s: %s %s (%s)",
             printable(self._username),
             self._peer,
-            printable(key_type),
+            printable(accepted_type),
             accepted.fingerprint,
             printable(accepted.identity),
             result="accepted",
             user=self._username,
             source=self.source,
             peer=self._peer,
-            key_type=key_type,
+            key_type=accepted_type,
             fingerprint=accepted.fingerprint,
             identity=accepted.identity,
         )
@@ -490,11 +417,6 @@ class ManholeServer(asyncssh.SSHServer):
         # come before any session starts, and would each pass the check above.
         self.sessions.add(session)
         return session
-
-
-def _key_type(key: asyncssh.SSHKey) -> str:
-    algorithm = key.algorithm.decode("ascii")
-    return algorithm.removeprefix("ssh-").split("@")[0].upper()
 
 
 async def start_server(
