@@ -38,6 +38,8 @@ from .workers import reloader_parent, several_reason
 if TYPE_CHECKING:
     import asyncio
 
+    import asyncssh
+
     from .audit import AuditFile
     from .server.ssh_server import ServerState
 
@@ -88,24 +90,6 @@ def _close_loop_descriptors(loop: asyncio.AbstractEventLoop) -> None:
     if selector is not None:
         with contextlib.suppress(OSError):
             selector.close()
-
-
-async def _watch_key_files(settings: ServerState, interval: float = 1.0) -> None:
-    """end_sessions_on_key_removal: end the sessions of keys that left authorized_keys or
-    entered revoked_keys (checked every ``interval`` seconds; a stat() when nothing changed)."""
-    import asyncio
-
-    while True:
-        await asyncio.sleep(interval)
-        authorized = settings.authorized_keys.fingerprints()
-        removed = {
-            server.fingerprint
-            for server in settings.servers
-            if server.fingerprint is not None
-            and (server.authorized_by not in authorized or server.revoked_by_file())
-        }
-        if removed:
-            settings.end_sessions_of(removed, "key removed from authorized_keys or revoked")
 
 
 class Manhole:
@@ -430,53 +414,31 @@ class Manhole:
     async def _serve(self) -> None:
         import asyncio
 
-        from .access.authorized_keys import AuthorizedKeys
-        from .access.host_key import load_host_key
-        from .access.revocation import RevokedKeys
-        from .server.ssh_server import ServerState, shut_down, start_server
+        from .server.serving import serve
 
-        config = self.config
         self._stop_requested = asyncio.Event()
         if self._stopped.is_set():
             return
-        host_key, created = load_host_key(
-            config.host_key_path, create_if_missing=config.host_key_is_default
+        await serve(
+            self._listeners,
+            self.config,
+            revoked=self._revoked,
+            stop_requested=self._stop_requested,
+            stop_timeout=lambda: self._stop_timeout,
+            host_key_created=self._host_key_created,
+            serving=self._serving,
         )
-        if created:
-            self.host_key_fingerprint = host_key.get_fingerprint("sha256")
-            self._host_public_key = host_key.public_data
-            log.warning("created host key %s (%s)", config.host_key_path, self.host_key_fingerprint)
-            self._publish()
-        authorized_keys = AuthorizedKeys(config.authorized_keys)
-        revoked_keys = (
-            RevokedKeys(config.revoked_keys_path) if config.revoked_keys_path is not None else None
+
+    def _host_key_created(self, host_key: asyncssh.SSHKey) -> None:
+        self.host_key_fingerprint = host_key.get_fingerprint("sha256")
+        self._host_public_key = host_key.public_data
+        log.warning(
+            "created host key %s (%s)", self.config.host_key_path, self.host_key_fingerprint
         )
-        if not len(authorized_keys):
-            log.warning("no usable key in %s: every login is refused", authorized_keys.path)
-        stop_requested = self._stop_requested
-        settings = ServerState(
-            authorized_keys,
-            config.locals,
-            config.loop,
-            config.limits,
-            on_session_end=stop_requested.set if config.oneshot else None,
-            post_quantum_only=config.post_quantum_only,
-            session_recordings=config.session_recordings,
-        )
-        settings.revoked = self._revoked
-        settings.revoked_keys = revoked_keys
+        self._publish()
+
+    def _serving(self, settings: ServerState) -> None:
         self._settings = settings
-        if config.end_sessions_on_key_removal:
-            watcher = asyncio.get_running_loop().create_task(_watch_key_files(settings))
-        acceptors = [
-            await start_server(listener, host_key, settings) for listener in self._listeners
-        ]
-        try:
-            await self._stop_requested.wait()
-        finally:
-            if config.end_sessions_on_key_removal:
-                watcher.cancel()
-            await shut_down(acceptors, settings, self._stop_timeout)
 
 
 def _import_early_if_green() -> None:
