@@ -50,6 +50,12 @@ def _passed(host: Host, keys: Keys, name: str = "passed") -> bool:
     return _value(host, keys, f"print(state.get({name!r}))") != "None"
 
 
+def _arm_breakpoint(host: Host, keys: Keys) -> None:
+    """Let the host's worker reach its breakpoint, and wait until it is listed as [1]."""
+    _value(host, keys, "state['armed'] = True")
+    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+
+
 def _open_repl(terminals: Callable[..., Terminal], host: Host, keys: Keys, **size: int) -> Terminal:
     terminal = terminals(ssh_argv(host.port, keys.client_key, "-tt", "127.0.0.1"), **size)
     terminal.wait_prompt()
@@ -98,8 +104,7 @@ def test_ctrl_c_lets_the_thread_go_and_its_line_stays_quiet(
     breaker_host: tuple[Host, Path], keys: Keys, terminals: Callable[..., Terminal]
 ) -> None:
     host, _ = breaker_host
-    _value(host, keys, "state['armed'] = True")
-    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+    _arm_breakpoint(host, keys)
     terminal = _open_repl(terminals, host, keys)
     terminal.send("attach(1)\r")
     terminal.expect("(Pdb)")
@@ -140,8 +145,7 @@ def test_a_coroutine_awaits_its_breakpoint_without_blocking_the_loop(
     async_breaker_host: Host, keys: Keys, terminals: Callable[..., Terminal]
 ) -> None:
     host = async_breaker_host
-    _value(host, keys, "state['armed'] = True")
-    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+    _arm_breakpoint(host, keys)
     # The loop goes on while the coroutine waits.
     counter = int(_value(host, keys, "state['counter']"))
     wait_for(lambda: int(_value(host, keys, "state['counter']")) > counter, 10, "loop runs")
@@ -189,8 +193,7 @@ def test_a_session_that_leaves_mid_debugging_lets_the_thread_go(
     breaker_host: tuple[Host, Path], keys: Keys, terminals: Callable[..., Terminal]
 ) -> None:
     host, _ = breaker_host
-    _value(host, keys, "state['armed'] = True")
-    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+    _arm_breakpoint(host, keys)
     terminal = _open_repl(terminals, host, keys)
     terminal.send("attach()\r")
     terminal.expect("(Pdb)")
@@ -203,8 +206,7 @@ def test_attach_in_exec_mode_reads_commands_from_stdin(
     breaker_host: tuple[Host, Path], keys: Keys
 ) -> None:
     host, _ = breaker_host
-    _value(host, keys, "state['armed'] = True")
-    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+    _arm_breakpoint(host, keys)
     commands = b"p rounds * 0 + 4242\n!state['armed'] = False\nc\n"
     result = exec_code(host.port, keys.client_key, "attach(1)", stdin=commands)
     assert result.returncode == 0, result.stderr
@@ -227,8 +229,7 @@ def test_ctrl_c_while_pdb_runs_the_code_lets_the_thread_go(
     breaker_host: tuple[Host, Path], keys: Keys, terminals: Callable[..., Terminal]
 ) -> None:
     host, _ = breaker_host
-    _value(host, keys, "state['armed'] = True")
-    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+    _arm_breakpoint(host, keys)
     terminal = _open_repl(terminals, host, keys)
     terminal.send("attach()\r")
     terminal.expect("(Pdb)")
@@ -252,8 +253,7 @@ def test_a_waiting_coroutine_that_is_cancelled_leaves_the_list(
     async_breaker_host: Host, keys: Keys
 ) -> None:
     host = async_breaker_host
-    _value(host, keys, "state['armed'] = True")
-    wait_for(lambda: "[1]" in _value(host, keys, "breakpoints()"), 10, "a breakpoint")
+    _arm_breakpoint(host, keys)
     _value(host, keys, "host_loop.call_soon_threadsafe(state['breaker_task'].cancel)")
     wait_for(
         lambda: _value(host, keys, "breakpoints()") == "No thread is waiting at a breakpoint.",
