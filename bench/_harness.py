@@ -201,6 +201,16 @@ def at_empty_prompt(prompt: str = ">>>") -> Callable[[pyte.Screen], bool]:
     return check
 
 
+def seconds_to_prompt(argv: Sequence[str]) -> float:
+    """From starting ``argv`` (an ssh command line) in a terminal to its empty prompt."""
+    started = time.perf_counter()
+    terminal = Terminal(argv)
+    try:
+        return terminal.wait_for(at_empty_prompt()) - started
+    finally:
+        terminal.close()
+
+
 def shows(text: str) -> Callable[[pyte.Screen], bool]:
     return lambda screen: any(text in line for line in screen.display)
 

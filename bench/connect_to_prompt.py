@@ -12,21 +12,11 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Sequence
 
-from bench._harness import Host, Row, Terminal, at_empty_prompt, keys, median_ms, ssh_argv
+from bench._harness import Host, Row, keys, median_ms, seconds_to_prompt, ssh_argv
 from bench._sshd import NOT_INSTALLED, private_sshd
 
 RUNS = 20
-
-
-def _to_prompt(argv: Sequence[str]) -> float:
-    started = time.perf_counter()
-    terminal = Terminal(argv)
-    try:
-        return terminal.wait_for(at_empty_prompt()) - started
-    finally:
-        terminal.close()
 
 
 def measure() -> list[Row]:
@@ -42,15 +32,15 @@ def measure() -> list[Row]:
             if sshd is not None:
                 theirs = ssh_argv(sshd.port, bench_keys.client_key, "-tt", "127.0.0.1")
                 theirs.append("python3 -q -i")
-                _to_prompt(theirs)
-            _to_prompt(ours)  # the first connection imports asyncssh and ptpython
+                seconds_to_prompt(theirs)
+            seconds_to_prompt(ours)  # the first connection imports asyncssh and ptpython
             for _ in range(RUNS):
-                prompt_times.append(_to_prompt(ours))
+                prompt_times.append(seconds_to_prompt(ours))
                 started = time.perf_counter()
                 subprocess.run(exec_none, check=True)
                 handshake_times.append(time.perf_counter() - started)
                 if theirs is not None:
-                    sshd_times.append(_to_prompt(theirs))
+                    sshd_times.append(seconds_to_prompt(theirs))
         finally:
             host.close()
     prompt, handshake = median_ms(prompt_times), median_ms(handshake_times)

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench._harness import Row, Terminal, at_empty_prompt, keys, median_ms, ssh_argv
+from bench._harness import Row, keys, median_ms, seconds_to_prompt, ssh_argv
 
 GREEN_HOST = Path(__file__).parent.parent / "tests" / "green_host.py"
 RUNS = 7
@@ -65,15 +65,6 @@ def _seconds(action: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def _to_prompt(argv: list[str]) -> float:
-    started = time.perf_counter()
-    terminal = Terminal(argv)
-    try:
-        return terminal.wait_for(at_empty_prompt()) - started
-    finally:
-        terminal.close()
-
-
 def measure() -> list[Row]:
     rows = []
     for library in ("gevent", "eventlet"):
@@ -94,7 +85,7 @@ def measure() -> list[Row]:
                     for host in (idle, stuck)
                 }
                 for host in (idle, stuck):
-                    _to_prompt(pty_on[host])  # the first session imports what the REPL needs
+                    seconds_to_prompt(pty_on[host])  # the first session imports what the REPL needs
                 samples: dict[str, list[float]] = {
                     "exec idle": [],
                     "exec stuck": [],
@@ -104,8 +95,8 @@ def measure() -> list[Row]:
                 for _ in range(RUNS):
                     samples["exec idle"].append(_seconds([*exec_on[idle], "None"]))
                     samples["exec stuck"].append(_seconds([*exec_on[stuck], "None"]))
-                    samples["prompt idle"].append(_to_prompt(pty_on[idle]))
-                    samples["prompt stuck"].append(_to_prompt(pty_on[stuck]))
+                    samples["prompt idle"].append(seconds_to_prompt(pty_on[idle]))
+                    samples["prompt stuck"].append(seconds_to_prompt(pty_on[stuck]))
                 still_stuck = subprocess.run(
                     [*exec_on[stuck], "state['stalling']"], capture_output=True, text=True
                 ).stdout.strip()
